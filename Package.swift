@@ -1,0 +1,109 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Language features every target builds with (see STYLE.md); set once here.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "rewind",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rewind", targets: ["rewind"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Pure types and encodings: names, events, SSE frames, publish bodies. No I/O.
+        .target(
+            name: "RewindCore",
+            swiftSettings: swiftSettings
+        ),
+        // The SQLite log: migrations, the group-committing writer, range reads, commit notifications.
+        .target(
+            name: "RewindStore",
+            dependencies: [
+                "RewindCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedMigrations"]
+        ),
+        // The HTTP API over the store.
+        .target(
+            name: "RewindServer",
+            dependencies: [
+                "RewindCore",
+                "RewindStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `rewind` command: argument parsing and wiring only.
+        .executableTarget(
+            name: "rewind",
+            dependencies: [
+                "RewindServer",
+                "RewindStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Build tool: turns migrations/*.sql into Swift source so the binary carries its schema.
+        .executableTarget(
+            name: "RewindMigrationEmbedder",
+            swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["RewindMigrationEmbedder"]
+        ),
+        .testTarget(
+            name: "RewindCoreTests",
+            dependencies: ["RewindCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RewindStoreTests",
+            dependencies: [
+                "RewindCore",
+                "RewindStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RewindServerTests",
+            dependencies: [
+                "RewindCore",
+                "RewindServer",
+                "RewindStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,53 @@
+/// Where a subscription or read starts: the events with an id greater than the resolved cursor are delivered.
+public enum StartPosition: Sendable, Equatable {
+    /// After this event id (`Last-Event-ID`, `after=`, `last_event_id=`).
+    case after(Int64)
+    /// From the first retained event (`from=earliest`).
+    case earliest
+    /// Only events committed from now on (`from=latest`, the default).
+    case latest
+    /// From the first event committed at or after this time (`since=`).
+    case since(Timestamp)
+
+    /// Picks the starting point by SPEC §2's precedence: `Last-Event-ID` header, then `after`/`last_event_id`, then
+    /// `from`, then `since`, else `latest`. An empty `Last-Event-ID` counts as absent, as `EventSource` never sends one.
+    public static func resolve(
+        lastEventIDHeader: String?,
+        after: String?,
+        lastEventIDParameter: String?,
+        from: String?,
+        since: String?
+    ) throws(ValidationError) -> StartPosition {
+        if let header = lastEventIDHeader?.trimmingSpaces(), !header.isEmpty {
+            return .after(try parseCursor(header, field: "Last-Event-ID"))
+        }
+        if let after {
+            return .after(try parseCursor(after, field: "after"))
+        }
+        if let lastEventIDParameter {
+            return .after(try parseCursor(lastEventIDParameter, field: "last_event_id"))
+        }
+        if let from {
+            switch from {
+            case "earliest": return .earliest
+            case "latest": return .latest
+            default: throw ValidationError(field: "from", "from=\(quoted(from)) is invalid: use 'earliest' or 'latest'")
+            }
+        }
+        if let since {
+            guard let time = Timestamp(rfc3339: since) else {
+                throw ValidationError(field: "since", "since=\(quoted(since)) is not an RFC 3339 time such as 2026-11-21T18:30:00Z")
+            }
+            return .since(time)
+        }
+        return .latest
+    }
+
+    /// A cursor is a non-negative decimal event id.
+    public static func parseCursor(_ text: String, field: String) throws(ValidationError) -> Int64 {
+        guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int64(text) else {
+            throw ValidationError(field: field, "\(field) \(quoted(text)) is not a valid cursor: expected a non-negative integer event id")
+        }
+        return value
+    }
+}

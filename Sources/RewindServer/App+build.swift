@@ -1,0 +1,22 @@
+public import Hummingbird
+public import Logging
+import RewindStore
+
+/// Builds the Rewind server: opens (and migrates) the log, wires the routes and the background services.
+/// `rewind serve` runs what this returns; the tests run the same thing in-process.
+public func buildApplication(configuration: RewindConfiguration, logger: Logger) throws -> some ApplicationProtocol {
+    let log = try EventLog(configuration: configuration.store, logger: logger)
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: ProblemMiddleware())
+    RewindAPI(log: log, configuration: configuration).addRoutes(to: router)
+    return Application(
+        router: router,
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: "rewind"
+        ),
+        services: [CommitTicker(hub: log.commits, interval: configuration.heartbeat / 4)],
+        logger: logger
+    )
+}

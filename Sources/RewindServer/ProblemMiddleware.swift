@@ -1,0 +1,65 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import RewindCore
+import RewindStore
+
+/// Answers every failure as problem+json: Rewind's own errors with their status, Hummingbird's (unknown route,
+/// body over the limit) with theirs, anything unexpected as 500 after logging it.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            throw problem
+        } catch let error as ValidationError {
+            throw Problem(error)
+        } catch let error as StoreError {
+            throw Problem(.serviceUnavailable, error.description, headers: [.retryAfter: "1"])
+        } catch let error as HTTPError {
+            let detail: String =
+                switch error.status {
+                case .notFound: "no such resource: \(request.method) \(request.uri.path)"
+                case .contentTooLarge: "request body is over the size limit"
+                default: error.body ?? error.status.reasonPhrase
+                }
+            throw Problem(error.status, detail, headers: error.headers)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            throw Problem(.internalServerError, "internal error")
+        }
+    }
+}
+
+/// One log line per request: method, path (never the query, which may hold a token), status and duration.
+struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        func log(_ status: Int) {
+            let elapsed = ContinuousClock.now - start
+            let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            context.logger.info(
+                "request",
+                metadata: [
+                    "http.method": "\(request.method)",
+                    "http.path": "\(request.uri.path)",
+                    "http.status": "\(status)",
+                    "http.duration_ms": "\((milliseconds * 1000).rounded() / 1000)",
+                ]
+            )
+        }
+        do {
+            let response = try await next(request, context)
+            log(response.status.code)
+            return response
+        } catch let error as any HTTPResponseError {
+            log(error.status.code)
+            throw error
+        } catch {
+            log(500)
+            throw error
+        }
+    }
+}

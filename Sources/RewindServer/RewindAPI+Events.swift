@@ -1,0 +1,164 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RewindCore
+import RewindStore
+import ServiceLifecycle
+
+extension RewindAPI {
+    /// `GET /v1/streams/{stream}/events`: an SSE stream, or a JSON page when the client asks for
+    /// `application/json` and not for `text/event-stream`.
+    func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let stream = try streamName(context)
+        let query = request.uri.queryParameters
+        let types = try query.getAll("type").map { type in
+            guard StreamName.isValidEventType(type) else {
+                throw Problem(.badRequest, "type=\(type) is not a valid event type", field: "type")
+            }
+            return type
+        }
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        if accept.contains("application/json") && !accept.contains("text/event-stream") {
+            return try await readJSON(request, selector: .stream(stream.rawValue), types: types)
+        }
+        return try await subscribe(request, selector: .stream(stream.rawValue), types: types)
+    }
+
+    /// `GET /v1/streams/{stream}/events/{id}`.
+    func event(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let stream = try streamName(context)
+        let id = try StartPosition.parseCursor(context.parameters.get("id") ?? "", field: "id")
+        guard let event = try await log.event(id: id), event.stream == stream.rawValue else {
+            throw Problem(.notFound, "stream \(stream) has no event \(id)", field: "id")
+        }
+        return jsonResponse(.ok) { event.writeJSON(to: &$0) }
+    }
+
+    // MARK: - SSE
+
+    private func subscribe(_ request: Request, selector: StreamSelector, types: [String]) async throws -> Response {
+        let query = request.uri.queryParameters
+        let start = try startPosition(request)
+        let limit = try query.get("limit").map { try positiveInt($0, field: "limit", max: nil) }
+        let live = try query.get("live").map { try bool($0, field: "live") } ?? true
+        let cursor = try await resolve(start)
+        var headers: HTTPFields = [
+            .contentType: "text/event-stream; charset=utf-8",
+            .cacheControl: "no-cache",
+            .xAccelBuffering: "no",
+            .rewindHead: String(log.commits.head),
+        ]
+        headers[.connection] = nil
+        let session = EventStreamSession(
+            log: log,
+            selector: selector,
+            types: types,
+            position: cursor,
+            limit: limit,
+            live: live,
+            heartbeat: configuration.heartbeat
+        )
+        let retry = configuration.retryMilliseconds
+        let hub = log.commits
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { writer in
+                var session = session
+                try await request.body.consumeWithCancellationOnInboundClose { _ in
+                    // On shutdown every stream ends cleanly, so clients reconnect to the next server with their id.
+                    try await withGracefulShutdownHandler {
+                        try await session.run(writer: &writer, retryMilliseconds: retry)
+                    } onGracefulShutdown: {
+                        hub.close()
+                    }
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    // MARK: - JSON
+
+    private func readJSON(_ request: Request, selector: StreamSelector, types: [String]) async throws -> Response {
+        let query = request.uri.queryParameters
+        // A JSON read starts at the beginning of the log unless told otherwise; `since` and `until` are filters.
+        let start = try StartPosition.resolve(
+            lastEventIDHeader: request.headers[.lastEventID],
+            after: query.get("after"),
+            lastEventIDParameter: query.get("last_event_id"),
+            from: query.get("from"),
+            since: nil
+        )
+        let limit =
+            try query.get("limit").map { try positiveInt($0, field: "limit", max: configuration.maxReadLimit) }
+            ?? configuration.defaultReadLimit
+        var cursor = try await resolve(start == .latest && query.get("from") == nil ? .earliest : start)
+        if let since = query.get("since") {
+            cursor = max(cursor, try await log.cursor(since: try time(since, field: "since")))
+        }
+        var through: Int64?
+        if let until = query.get("until") {
+            through = try await log.cursor(since: try time(until, field: "until"))
+        }
+        let page = try await log.read(ReadQuery(after: cursor, streams: selector, types: types, limit: limit, through: through))
+        return jsonResponse(.ok, headers: [.rewindHead: String(page.head)]) { json in
+            json.beginObject()
+            json.key("events")
+            json.beginArray()
+            for event in page.events { event.writeJSON(to: &json) }
+            json.endArray()
+            json.key("next_after")
+            json.int(page.events.last?.id ?? cursor)
+            json.key("head")
+            json.int(page.head)
+            json.endObject()
+        }
+    }
+
+    // MARK: - Parameters
+
+    private func startPosition(_ request: Request) throws -> StartPosition {
+        let query = request.uri.queryParameters
+        return try StartPosition.resolve(
+            lastEventIDHeader: request.headers[.lastEventID],
+            after: query.get("after"),
+            lastEventIDParameter: query.get("last_event_id"),
+            from: query.get("from"),
+            since: query.get("since")
+        )
+    }
+
+    /// Turns a starting point into a cursor: deliver events with ids greater than it.
+    private func resolve(_ start: StartPosition) async throws -> Int64 {
+        switch start {
+        case .after(let id): return id
+        case .earliest: return 0
+        case .latest: return try await log.head()
+        case .since(let time): return try await log.cursor(since: time)
+        }
+    }
+
+    private func positiveInt(_ text: String, field: String, max: Int?) throws -> Int {
+        guard let value = Int(text), value >= 1, value <= (max ?? Int.max) else {
+            let range = max.map { "1 to \($0)" } ?? "a positive integer"
+            throw Problem(.badRequest, "\(field)=\(text.prefix(32)) is invalid: expected \(range)", field: field)
+        }
+        return value
+    }
+
+    private func bool(_ text: String, field: String) throws -> Bool {
+        switch text {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw Problem(.badRequest, "\(field)=\(text.prefix(32)) is invalid: expected true or false", field: field)
+        }
+    }
+
+    private func time(_ text: String, field: String) throws -> Timestamp {
+        guard let time = Timestamp(rfc3339: text) else {
+            throw Problem(.badRequest, "\(field)=\(text.prefix(64)) is not an RFC 3339 time such as 2026-11-21T18:30:00Z", field: field)
+        }
+        return time
+    }
+}

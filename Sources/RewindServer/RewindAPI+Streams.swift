@@ -1,0 +1,58 @@
+import Hummingbird
+import RewindCore
+import RewindStore
+
+extension RewindAPI {
+    /// `GET /v1/streams`.
+    func listStreams() async throws -> Response {
+        let streams = try await log.streams()
+        return jsonResponse(.ok) { json in
+            json.beginArray()
+            for stream in streams { write(stream, to: &json) }
+            json.endArray()
+        }
+    }
+
+    /// `GET /v1/streams/{stream}`.
+    func showStream(context: BasicRequestContext) async throws -> Response {
+        let name = try streamName(context)
+        guard let stream = try await log.stream(named: name.rawValue) else {
+            throw Problem(.notFound, "stream \(name) has no events", field: "stream")
+        }
+        return jsonResponse(.ok) { write(stream, to: &$0) }
+    }
+
+    /// `GET /readyz`: 200 while the store takes writes, 503 otherwise.
+    func ready() async throws -> Response {
+        do {
+            try await log.checkWritable()
+        } catch {
+            throw Problem(.serviceUnavailable, "store is not writable: \(error)")
+        }
+        return jsonResponse(.ok) { json in
+            json.beginObject()
+            json.key("status")
+            json.string("ready")
+            json.key("head")
+            json.int(log.commits.head)
+            json.endObject()
+        }
+    }
+
+    private func write(_ stream: StreamInfo, to json: inout JSONWriter) {
+        json.beginObject()
+        json.key("name")
+        json.string(stream.name)
+        json.key("count")
+        json.int(stream.count)
+        json.key("first_id")
+        json.int(stream.firstID)
+        json.key("last_id")
+        json.int(stream.lastID)
+        json.key("last_time")
+        json.string(stream.lastTime.description)
+        json.key("bytes")
+        json.int(stream.bytes)
+        json.endObject()
+    }
+}

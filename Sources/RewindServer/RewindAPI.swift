@@ -1,0 +1,57 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RewindCore
+import RewindStore
+
+/// The HTTP API of SPEC §2 over one event log.
+struct RewindAPI: Sendable {
+    let log: EventLog
+    let configuration: RewindConfiguration
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/v1/streams/:stream/events") { request, context in
+            try await publish(request, context: context)
+        }
+        router.get("/v1/streams/:stream/events") { request, context in
+            try await events(request, context: context)
+        }
+        router.get("/v1/streams/:stream/events/:id") { request, context in
+            try await event(request, context: context)
+        }
+        router.get("/v1/streams") { _, _ in
+            try await listStreams()
+        }
+        router.get("/v1/streams/:stream") { _, context in
+            try await showStream(context: context)
+        }
+        router.get("/healthz") { _, _ in
+            jsonResponse(.ok) { $0.beginObject(); $0.key("status"); $0.string("ok"); $0.endObject() }
+        }
+        router.get("/readyz") { _, _ in
+            try await ready()
+        }
+    }
+
+    /// The `{stream}` path parameter, validated.
+    func streamName(_ context: BasicRequestContext) throws -> StreamName {
+        try StreamName(validating: context.parameters.get("stream") ?? "")
+    }
+
+    func jsonResponse(_ status: HTTPResponse.Status, headers: HTTPFields = [:], _ build: (inout JSONWriter) -> Void) -> Response {
+        var json = JSONWriter()
+        build(&json)
+        var headers = headers
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: json.bytes)))
+    }
+}
+
+extension HTTPField.Name {
+    static let lastEventID = Self("Last-Event-ID")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+    static let rewindHead = Self("Rewind-Head")!
+    static let xAccelBuffering = Self("X-Accel-Buffering")!
+}

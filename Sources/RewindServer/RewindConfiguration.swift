@@ -1,0 +1,44 @@
+public import RewindCore
+public import RewindStore
+
+/// Everything `rewind serve` can be told; the defaults are the documented ones.
+public struct RewindConfiguration: Sendable {
+    /// Address to listen on (`--host`); auth-less serving is meant for loopback.
+    public var host: String
+    /// Port (`--port`); 0 picks a free one (tests).
+    public var port: Int
+    public var store: StoreConfiguration
+    /// Idle time after which an SSE stream gets a comment line (`--heartbeat`).
+    public var heartbeat: Duration
+    /// Reconnection delay sent to EventSource clients in `retry:` (`--retry`, milliseconds).
+    public var retryMilliseconds: Int
+    /// Per-event and per-batch limits of publish requests.
+    public var publishLimits: PublishLimits
+    /// Largest publish request body, in bytes (`--max-body-bytes`).
+    public var maxBodyBytes: Int
+    /// Events a JSON read returns without `limit`, and the most it may ask for.
+    public var defaultReadLimit: Int
+    public var maxReadLimit: Int
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        store: StoreConfiguration = StoreConfiguration(path: "rewind.sqlite"),
+        heartbeat: Duration = .seconds(15),
+        retryMilliseconds: Int = 3000,
+        publishLimits: PublishLimits = PublishLimits(),
+        maxBodyBytes: Int = 32 << 20,
+        defaultReadLimit: Int = 100,
+        maxReadLimit: Int = 10_000
+    ) {
+        self.host = host
+        self.port = port
+        self.store = store
+        self.heartbeat = heartbeat
+        self.retryMilliseconds = retryMilliseconds
+        self.publishLimits = publishLimits
+        self.maxBodyBytes = maxBodyBytes
+        self.defaultReadLimit = defaultReadLimit
+        self.maxReadLimit = maxReadLimit
+    }
+}

@@ -1,0 +1,359 @@
+public import Logging
+public import RewindCore
+internal import GRDB
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The SQLite event log: one writer that group-commits appends, a pool of readers for replays and queries.
+///
+/// Concurrent `append` calls are committed together: whichever call finds the writer idle becomes the leader and
+/// commits every request queued meanwhile in one transaction, then hands the lead to the first request that
+/// queued during its commit. Each caller returns only after the transaction holding its events committed, so a
+/// 201 always follows durability (SPEC §5). Readers run on their own connections (WAL), so replays never wait
+/// for appends and appends never wait for replays.
+public final class EventLog: Sendable {
+    public let configuration: StoreConfiguration
+    /// Announces every commit's new head to subscribers.
+    public let commits: CommitHub
+    let pool: DatabasePool
+    private let logger: Logger
+    private let writer = Mutex(WriterState())
+
+    private struct Pending {
+        var token: Int
+        var request: AppendRequest
+        var continuation: CheckedContinuation<Outcome, any Error>
+    }
+
+    private enum Outcome {
+        case done(AppendResult)
+        /// The request's caller is to lead the next commit, which includes its own request.
+        case lead
+    }
+
+    private struct WriterState {
+        var queue: [Pending] = []
+        var committing = false
+        var closed = false
+        var nextToken = 0
+    }
+
+    /// Opens (creating if needed) the database and applies pending migrations.
+    public init(configuration: StoreConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        var config = Configuration()
+        config.label = "rewind"
+        config.busyMode = .timeout(10)
+        config.maximumReaderCount = configuration.maximumReaderCount
+        let synchronous = configuration.durability == .strict ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            pool = try DatabasePool(path: configuration.path, configuration: config)
+            try Migration.migrate(pool)
+            let head = try pool.read { db in try Self.head(db) }
+            commits = CommitHub(head: head)
+        } catch let error as DatabaseError {
+            throw StoreError.unavailable("cannot open \(configuration.path): \(error.message ?? error.description)")
+        }
+        logger.info(
+            "opened event log",
+            metadata: ["db.path": "\(configuration.path)", "log.head": "\(commits.head)", "db.durability": "\(configuration.durability)"]
+        )
+    }
+
+    // MARK: - Appending
+
+    /// Commits a request's events atomically and returns their ids, or replays the earlier result of its
+    /// idempotency key. Returns only once the events are durable.
+    public func append(_ request: AppendRequest) async throws -> AppendResult {
+        var token = 0
+        let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
+            let role: Result<Bool, StoreError> = writer.withLock { state in
+                if state.closed { return .failure(.closed) }
+                state.nextToken += 1
+                token = state.nextToken
+                state.queue.append(Pending(token: token, request: request, continuation: continuation))
+                if state.committing { return .success(false) }
+                state.committing = true
+                return .success(true)
+            }
+            switch role {
+            case .failure(let error): continuation.resume(throwing: error)
+            case .success(true): continuation.resume(returning: .lead)
+            case .success(false): break
+            }
+        }
+        switch outcome {
+        case .done(let result): return result
+        case .lead: return try await lead(ownToken: token)
+        }
+    }
+
+    /// Stops taking appends; requests already queued are still committed by the current leader.
+    public func close() {
+        writer.withLock { $0.closed = true }
+        commits.close()
+    }
+
+    private func lead(ownToken: Int) async throws -> AppendResult {
+        let batch = writer.withLock { state in
+            defer { state.queue.removeAll(keepingCapacity: true) }
+            return state.queue
+        }
+        let results: [Result<AppendResult, any Error>]
+        do {
+            results = try await commit(batch.map(\.request)).map { .success($0) }
+        } catch {
+            let failure = Self.storeError(error)
+            logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(batch.count)"])
+            results = Array(repeating: .failure(failure), count: batch.count)
+        }
+        // Pass the lead on before answering anyone, so the next group commits while these responses go out.
+        let next: Pending? = writer.withLock { state in
+            if let first = state.queue.first { return first }
+            state.committing = false
+            return nil
+        }
+        next?.continuation.resume(returning: .lead)
+        var own: Result<AppendResult, any Error>?
+        for (pending, result) in zip(batch, results) {
+            if pending.token == ownToken {
+                own = result
+                continue
+            }
+            switch result {
+            case .success(let value): pending.continuation.resume(returning: .done(value))
+            case .failure(let error): pending.continuation.resume(throwing: error)
+            }
+        }
+        guard let own else { preconditionFailure("a leader's own request is always in the batch it commits") }
+        return try own.get()
+    }
+
+    /// One transaction for a group of requests. Commit times never go backwards, also across processes writing
+    /// the same file, so `since` can find its place by binary search on ids.
+    private func commit(_ requests: [AppendRequest]) async throws -> [AppendResult] {
+        let window = configuration.idempotencyWindow.microseconds
+        let (results, head) = try await pool.write { db -> ([AppendResult], Int64) in
+            let lastTime = try Int64.fetchOne(db.cachedStatement(sql: "SELECT time FROM events ORDER BY id DESC LIMIT 1")) ?? 0
+            let time = Timestamp(microseconds: max(Timestamp.now().microseconds, lastTime))
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO events (stream, type, data, json, time, key) VALUES (?, ?, ?, ?, ?, ?)"
+            )
+            var results: [AppendResult] = []
+            results.reserveCapacity(requests.count)
+            var touched: [String: (count: Int64, first: Int64, last: Int64, bytes: Int64)] = [:]
+            for request in requests {
+                let stream = request.stream.rawValue
+                if let key = request.idempotencyKey,
+                    let row = try Row.fetchOne(
+                        db.cachedStatement(
+                            sql: "SELECT first_id, last_id, time FROM idempotency_keys WHERE stream = ? AND key = ? AND time >= ?"
+                        ),
+                        arguments: [stream, key, time.microseconds - window]
+                    )
+                {
+                    results.append(
+                        AppendResult(stream: stream, firstID: row[0], lastID: row[1], time: Timestamp(microseconds: row[2]), replayed: true)
+                    )
+                    continue
+                }
+                var first: Int64 = 0
+                var last: Int64 = 0
+                var bytes: Int64 = 0
+                for event in request.events {
+                    try insert.execute(arguments: [
+                        stream, event.type.rawValue, event.data, event.isJSON, time.microseconds, request.idempotencyKey,
+                    ])
+                    last = db.lastInsertedRowID
+                    if first == 0 { first = last }
+                    bytes += Int64(event.data.utf8.count)
+                }
+                if let key = request.idempotencyKey {
+                    try db.cachedStatement(
+                        sql: "INSERT OR REPLACE INTO idempotency_keys (stream, key, first_id, last_id, time) VALUES (?, ?, ?, ?, ?)"
+                    ).execute(arguments: [stream, key, first, last, time.microseconds])
+                }
+                let count = Int64(request.events.count)
+                if let seen = touched[stream] {
+                    touched[stream] = (seen.count + count, seen.first, last, seen.bytes + bytes)
+                } else {
+                    touched[stream] = (count, first, last, bytes)
+                }
+                results.append(AppendResult(stream: stream, firstID: first, lastID: last, time: time, replayed: false))
+            }
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO streams (name, count, first_id, last_id, last_time, bytes) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET count = count + excluded.count, last_id = excluded.last_id,
+                        last_time = excluded.last_time, bytes = bytes + excluded.bytes
+                    """
+            )
+            for (name, delta) in touched {
+                try upsert.execute(arguments: [name, delta.count, delta.first, delta.last, time.microseconds, delta.bytes])
+            }
+            return (results, try Self.head(db))
+        }
+        commits.publish(head: head)
+        return results
+    }
+
+    // MARK: - Reading
+
+    /// Reads one page of events after a cursor, in id order, from a snapshot of the log.
+    public func read(_ query: ReadQuery) async throws -> ReadPage {
+        try await pool.read { db in try Self.read(query, db) }
+    }
+
+    static func read(_ query: ReadQuery, _ db: Database) throws -> ReadPage {
+        var sql = "SELECT id, stream, type, data, json, time, key FROM events WHERE id > ?"
+        var arguments: StatementArguments = [query.after]
+        if case .stream(let name) = query.streams {
+            sql += " AND stream = ?"
+            _ = arguments.append(contentsOf: [name])
+        }
+        if let through = query.through {
+            sql += " AND id <= ?"
+            _ = arguments.append(contentsOf: [through])
+        }
+        if !query.types.isEmpty {
+            sql += " AND type IN (" + Array(repeating: "?", count: query.types.count).joined(separator: ", ") + ")"
+            _ = arguments.append(contentsOf: StatementArguments(query.types))
+        }
+        sql += " ORDER BY id LIMIT ?"
+        _ = arguments.append(contentsOf: [query.limit])
+        var events: [Event] = []
+        events.reserveCapacity(min(query.limit, 1024))
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try rows.next() {
+            events.append(
+                Event(
+                    id: row[0],
+                    stream: row[1],
+                    type: row[2],
+                    data: row[3],
+                    isJSON: row[4],
+                    time: Timestamp(microseconds: row[5]),
+                    key: row[6]
+                )
+            )
+        }
+        let head = try Self.head(db)
+        let scanned: Int64
+        if events.count < query.limit {
+            scanned = max(query.after, min(head, query.through ?? head))
+        } else {
+            scanned = events[events.count - 1].id
+        }
+        return ReadPage(events: events, scannedThrough: scanned, head: head)
+    }
+
+    /// One event by id.
+    public func event(id: Int64) async throws -> Event? {
+        try await pool.read { db in
+            try Self.read(ReadQuery(after: id - 1, streams: .all, limit: 1, through: id), db).events.first
+        }
+    }
+
+    /// The id of the last event ever committed (0 for an empty log); never goes back, also after deletions.
+    public func head() async throws -> Int64 {
+        try await pool.read { db in try Self.head(db) }
+    }
+
+    static func head(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'")) ?? 0
+    }
+
+    /// Every stream with its counters, by name.
+    public func streams() async throws -> [StreamInfo] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT name, count, first_id, last_id, last_time, bytes FROM streams ORDER BY name")
+            ).map(Self.streamInfo)
+        }
+    }
+
+    /// One stream's counters, or nil if it never had an event.
+    public func stream(named name: String) async throws -> StreamInfo? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT name, count, first_id, last_id, last_time, bytes FROM streams WHERE name = ?"),
+                arguments: [name]
+            ).map(Self.streamInfo)
+        }
+    }
+
+    private static func streamInfo(_ row: Row) -> StreamInfo {
+        StreamInfo(name: row[0], count: row[1], firstID: row[2], lastID: row[3], lastTime: Timestamp(microseconds: row[4]), bytes: row[5])
+    }
+
+    /// The cursor that starts a read at the first event committed at or after `time`: that event's id minus one,
+    /// or the head if there is none. Binary search over ids, since commit times never decrease along ids.
+    public func cursor(since time: Timestamp) async throws -> Int64 {
+        try await pool.read { db in
+            let probe = try db.cachedStatement(sql: "SELECT id, time FROM events WHERE id >= ? ORDER BY id LIMIT 1")
+            guard let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, time FROM events ORDER BY id DESC LIMIT 1")),
+                (last[1] as Int64) >= time.microseconds
+            else { return try Self.head(db) }
+            var low: Int64 = 0
+            var high: Int64 = last[0]
+            while low < high {
+                let middle = low + (high - low) / 2
+                guard let row = try Row.fetchOne(probe, arguments: [middle]) else { break }
+                let (id, at): (Int64, Int64) = (row[0], row[1])
+                if at >= time.microseconds { high = id } else { low = id + 1 }
+            }
+            let first = try Row.fetchOne(probe, arguments: [low]).map { $0[0] as Int64 } ?? high
+            return first - 1
+        }
+    }
+
+    /// Throws unless a write transaction can be taken now: the file is writable and not locked by another writer.
+    public func checkWritable() async throws {
+        if writer.withLock({ $0.closed }) { throw StoreError.closed }
+        do {
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                try db.execute(sql: "ROLLBACK")
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Maps SQLite failures that mean "cannot write now" to `StoreError.unavailable`.
+    static func storeError(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError else { return error }
+        switch error.resultCode {
+        case .SQLITE_FULL, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_CANTOPEN, .SQLITE_PERM,
+            .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return StoreError.unavailable(error.message ?? "\(error.resultCode)")
+        default:
+            return error
+        }
+    }
+}
+
+extension Timestamp {
+    /// The system's wall-clock time.
+    public static func now() -> Timestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Timestamp(microseconds: Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000)
+    }
+}
+
+extension Duration {
+    var microseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+}
