@@ -49,7 +49,7 @@ public final class EventLog: Sendable {
         self.logger = logger
         var config = Configuration()
         config.label = "rewind"
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(Double(configuration.busyTimeout.microseconds) / 1e6)
         config.maximumReaderCount = configuration.maximumReaderCount
         let synchronous = configuration.durability == .strict ? "FULL" : "NORMAL"
         config.prepareDatabase { db in

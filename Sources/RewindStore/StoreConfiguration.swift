@@ -15,13 +15,17 @@ public struct StoreConfiguration: Sendable {
     public var idempotencyWindow: Duration
     /// Concurrent read connections (replays, JSON reads).
     public var maximumReaderCount: Int
+    /// How long a write waits for a lock held by another process before the store reports itself unavailable.
+    public var busyTimeout: Duration
 
     public init(
         path: String,
         durability: Durability = .normal,
         idempotencyWindow: Duration = .seconds(24 * 3600),
-        maximumReaderCount: Int = 8
+        maximumReaderCount: Int = 8,
+        busyTimeout: Duration = .seconds(10)
     ) {
+        self.busyTimeout = busyTimeout
         self.path = path
         self.durability = durability
         self.idempotencyWindow = idempotencyWindow
