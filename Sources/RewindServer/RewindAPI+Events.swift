@@ -48,7 +48,9 @@ extension RewindAPI {
             .xAccelBuffering: "no",
             .rewindHead: String(log.commits.head),
         ]
-        headers[.connection] = nil
+        // The connection ends with the stream (watching for the client's close consumes the request side), so
+        // clients must not try to reuse it.
+        headers[.connection] = "close"
         let session = EventStreamSession(
             log: log,
             selector: selector,

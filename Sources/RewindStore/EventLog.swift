@@ -309,7 +309,8 @@ public final class EventLog: Sendable {
                 let middle = low + (high - low) / 2
                 guard let row = try Row.fetchOne(probe, arguments: [middle]) else { break }
                 let (id, at): (Int64, Int64) = (row[0], row[1])
-                if at >= time.microseconds { high = id } else { low = id + 1 }
+                // "The first event at or after `middle` is late enough" holds from some point on; find that point.
+                if at >= time.microseconds { high = middle } else { low = id + 1 }
             }
             let first = try Row.fetchOne(probe, arguments: [low]).map { $0[0] as Int64 } ?? high
             return first - 1

@@ -92,7 +92,7 @@ struct TestServer: Sendable {
         _ path: String,
         headers: [(String, String)] = [],
         timeout: Duration = .seconds(60),
-        stop: @escaping @Sendable ([SSEParser.Message]) -> Bool = { _ in false }
+        stop: @escaping @Sendable (Stream) -> Bool = { _ in false }
     ) async throws -> Stream {
         try await withDeadline(timeout, "SSE \(path)") {
             var request = HTTPClientRequest(url: base + path)
@@ -104,7 +104,7 @@ struct TestServer: Sendable {
                 let bytes = Array(chunk.readableBytesView)
                 result.raw += bytes
                 result.messages += result.parser.feed(bytes)
-                if stop(result.messages) { break }
+                if stop(result) { break }
             }
             return result
         }
