@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test: one debug build, the kill -9 durability test against the built binary, then the Swift suites
+# (unit tests and in-process servers over real loopback HTTP). The test runner's summary is the last output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build --build-tests
+python3 scripts/durability-test.py --binary .build/debug/rewind --rounds 3
+swift test --skip-build
