@@ -1,0 +1,202 @@
+import Foundation
+import GRDB
+import Logging
+import RewindCore
+import RewindStore
+import Testing
+
+/// A log on a fresh file in a temporary directory: real SQLite, no mock.
+final class TemporaryLog: Sendable {
+    let directory: URL
+    let path: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("rewind-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        path = directory.appendingPathComponent("rewind.sqlite").path
+    }
+
+    func open(_ configure: (inout StoreConfiguration) -> Void = { _ in }) throws -> EventLog {
+        var configuration = StoreConfiguration(path: path)
+        configure(&configuration)
+        var logger = Logger(label: "rewind-store-test")
+        logger.logLevel = .warning
+        return try EventLog(configuration: configuration, logger: logger)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+}
+
+func request(_ stream: String, _ datas: [String], key: String? = nil) throws -> AppendRequest {
+    AppendRequest(stream: try StreamName(validating: stream), events: datas.map { NewEvent(data: $0) }, idempotencyKey: key)
+}
+
+@Suite("Event log store")
+struct EventLogTests {
+    @Test func migrationsAreAppliedOnceAndRecorded() throws {
+        let temporary = try TemporaryLog()
+        _ = try temporary.open()
+        _ = try temporary.open()
+        let queue = try DatabaseQueue(path: temporary.path)
+        let applied = try queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        #expect(applied == ["0001_event_log"])
+        let mode = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+    }
+
+    @Test func aDatabaseFromANewerBuildIsRefused() throws {
+        let temporary = try TemporaryLog()
+        _ = try temporary.open()
+        let queue = try DatabaseQueue(path: temporary.path)
+        try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('9999_future')") }
+        #expect {
+            _ = try temporary.open()
+        } throws: { error in
+            guard case .schemaTooNew = error as? StoreError else { return false }
+            return "\(error)".contains("newer rewind")
+        }
+    }
+
+    @Test func eventsSurviveReopening() async throws {
+        let temporary = try TemporaryLog()
+        let first = try temporary.open()
+        let result = try await first.append(try request("s", ["a", "b"]))
+        #expect(result.ids == 1...2)
+        let reopened = try temporary.open()
+        #expect(try await reopened.head() == 2)
+        #expect(reopened.commits.head == 2)
+        let page = try await reopened.read(ReadQuery(after: 0, streams: .stream("s"), limit: 10))
+        #expect(page.events.map(\.data) == ["a", "b"])
+        #expect(page.events.allSatisfy { $0.time == result.time })
+    }
+
+    @Test func idsAreNeverReusedAfterDeletingTheNewest() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        _ = try await log.append(try request("s", ["a", "b", "c"]))
+        let queue = try DatabaseQueue(path: temporary.path)
+        try await queue.write { db in try db.execute(sql: "DELETE FROM events WHERE id >= 2") }
+        let next = try await log.append(try request("s", ["d"]))
+        #expect(next.firstID == 4)
+        #expect(try await log.head() == 4)
+    }
+
+    @Test func concurrentAppendsShareCommitsAndGetConsecutiveIds() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+            for task in 0..<200 {
+                group.addTask { try await log.append(try request("s\(task % 7)", (0...(task % 4)).map { "\(task)-\($0)" })) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let ids = results.flatMap { Array($0.ids) }
+        #expect(ids.sorted() == Array(1...Int64(ids.count)))
+        for result in results { #expect(result.lastID - result.firstID + 1 == Int64(result.ids.count)) }
+        // Group commit: requests that arrived together shared transactions, each with one commit time.
+        let times = Set(results.map(\.time))
+        #expect(times.count < results.count, "\(times.count) commits for \(results.count) requests")
+        let streams = try await log.streams()
+        #expect(streams.map(\.count).reduce(0, +) == Int64(ids.count))
+        for stream in streams {
+            let page = try await log.read(ReadQuery(after: 0, streams: .stream(stream.name), limit: 10_000))
+            #expect(Int64(page.events.count) == stream.count)
+            #expect(page.events.first?.id == stream.firstID && page.events.last?.id == stream.lastID)
+            #expect(Int64(page.events.map(\.data.utf8.count).reduce(0, +)) == stream.bytes)
+        }
+    }
+
+    @Test func idempotencyKeyIsPerStreamAndExpires() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open { $0.idempotencyWindow = .milliseconds(300) }
+        let first = try await log.append(try request("s", ["a"], key: "k"))
+        let again = try await log.append(try request("s", ["other"], key: "k"))
+        #expect(again.replayed && again.ids == first.ids && again.time == first.time)
+        let otherStream = try await log.append(try request("t", ["a"], key: "k"))
+        #expect(!otherStream.replayed)
+        try await Task.sleep(for: .milliseconds(400))
+        let afterWindow = try await log.append(try request("s", ["a"], key: "k"))
+        #expect(!afterWindow.replayed && afterWindow.firstID > otherStream.lastID)
+    }
+
+    @Test func concurrentDuplicateKeysAppendOnce() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+            for _ in 0..<50 { group.addTask { try await log.append(try request("s", ["x", "y"], key: "same")) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter { !$0.replayed }.count == 1)
+        #expect(Set(results.map(\.ids)).count == 1)
+        #expect(try await log.head() == 2)
+    }
+
+    @Test func pagesReportHowFarTheyScanned() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        _ = try await log.append(try request("a", ["1", "2"]))
+        _ = try await log.append(try request("b", ["3"]))
+        _ = try await log.append(try request("a", ["4"]))
+        _ = try await log.append(try request("b", ["5", "6"]))
+        // A full page stops at its last event.
+        let full = try await log.read(ReadQuery(after: 0, streams: .stream("a"), limit: 2))
+        #expect(full.events.map(\.id) == [1, 2] && full.scannedThrough == 2)
+        // A short page has seen the whole log: the position moves past events of other streams.
+        let short = try await log.read(ReadQuery(after: 2, streams: .stream("a"), limit: 10))
+        #expect(short.events.map(\.id) == [4] && short.scannedThrough == 6 && short.head == 6)
+        let none = try await log.read(ReadQuery(after: 4, streams: .stream("a"), limit: 10))
+        #expect(none.events.isEmpty && none.scannedThrough == 6)
+        let bounded = try await log.read(ReadQuery(after: 0, streams: .all, limit: 10, through: 3))
+        #expect(bounded.events.map(\.id) == [1, 2, 3] && bounded.scannedThrough == 3)
+        // A cursor beyond the head never moves backwards.
+        let beyond = try await log.read(ReadQuery(after: 100, streams: .all, limit: 10))
+        #expect(beyond.events.isEmpty && beyond.scannedThrough == 100)
+    }
+
+    @Test func sinceFindsTheFirstEventAtOrAfterATimeDespiteHoles() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        var times: [Timestamp] = []
+        for round in 0..<40 {
+            let result = try await log.append(try request("s", (0...(round % 3)).map { "\(round)-\($0)" }))
+            times.append(result.time)
+            if round % 7 == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        // Punch holes in the id sequence.
+        let queue = try DatabaseQueue(path: temporary.path)
+        try await queue.write { db in try db.execute(sql: "DELETE FROM events WHERE id % 5 = 0 OR id BETWEEN 20 AND 30") }
+        let all = try await log.read(ReadQuery(after: 0, streams: .all, limit: 10_000)).events
+        var probes = times
+        probes += [Timestamp(microseconds: 0), Timestamp(microseconds: times.last!.microseconds + 1)]
+        probes += times.map { Timestamp(microseconds: $0.microseconds + 1) }
+        let head = try await log.head()
+        for probe in probes {
+            let expected = (all.first { $0.time >= probe }?.id).map { $0 - 1 } ?? head
+            #expect(try await log.cursor(since: probe) == expected, "since \(probe)")
+        }
+        #expect(try await log.cursor(since: Timestamp(microseconds: 0)) == 0)
+    }
+
+    @Test func waitersWakeOnCommitTickAndClose() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        let hub = log.commits
+        async let woken = hub.wait(after: 0)
+        try await Task.sleep(for: .milliseconds(50))
+        _ = try await log.append(try request("s", ["a"]))
+        #expect(await woken == .commit)
+        #expect(await hub.wait(after: 0) == .commit, "a head already past the position wakes at once")
+        async let ticked = hub.wait(after: 1)
+        try await Task.sleep(for: .milliseconds(50))
+        hub.tick()
+        #expect(await ticked == .tick)
+        let cancelled = Task { await hub.wait(after: 1) }
+        cancelled.cancel()
+        #expect(await cancelled.value == .closed)
+        async let closed = hub.wait(after: 1)
+        try await Task.sleep(for: .milliseconds(50))
+        hub.close()
+        #expect(await closed == .closed)
+        #expect(await hub.wait(after: 1) == .closed)
+    }
+}
