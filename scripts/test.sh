@@ -3,6 +3,7 @@
 # (unit tests and in-process servers over real loopback HTTP). The test runner's summary is the last output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/check-format.sh
 swift build --build-tests
 python3 scripts/durability-test.py --binary .build/debug/rewind --rounds 3
 swift test --skip-build

@@ -25,7 +25,9 @@ public struct StreamName: Hashable, Sendable, CustomStringConvertible {
     static func isValid(_ value: String, maxLength: Int) -> Bool {
         let bytes = value.utf8
         guard let first = bytes.first, bytes.count <= maxLength, isAlphanumeric(first) else { return false }
-        return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-") }
+        return bytes.allSatisfy {
+            isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-")
+        }
     }
 
     private static func isAlphanumeric(_ byte: UInt8) -> Bool {

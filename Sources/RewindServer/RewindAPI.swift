@@ -26,7 +26,9 @@ struct RewindAPI: Sendable {
             try await showStream(context: context)
         }
         router.get("/healthz") { _, _ in
-            jsonResponse(.ok) { $0.beginObject(); $0.key("status"); $0.string("ok"); $0.endObject() }
+            jsonResponse(.ok) {
+                $0.beginObject(); $0.key("status"); $0.string("ok"); $0.endObject()
+            }
         }
         router.get("/readyz") { _, _ in
             try await ready()

@@ -1,12 +1,12 @@
+internal import GRDB
 public import Logging
 public import RewindCore
-internal import GRDB
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The SQLite event log: one writer that group-commits appends, a pool of readers for replays and queries.

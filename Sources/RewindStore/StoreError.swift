@@ -13,7 +13,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .unavailable(let reason):
             return "the event store is unavailable: \(reason)"
         case .schemaTooNew(let known):
-            return "the database has migrations this build does not know (it knows \(known.joined(separator: ", "))): it was written by a newer rewind"
+            return
+                "the database has migrations this build does not know (it knows \(known.joined(separator: ", "))): it was written by a newer rewind"
         case .closed:
             return "the event store is shutting down"
         }

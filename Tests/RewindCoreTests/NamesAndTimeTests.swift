@@ -14,10 +14,16 @@ struct NamesAndTimeTests {
     }
 
     @Test func startPositionPrecedence() throws {
-        #expect(try StartPosition.resolve(lastEventIDHeader: "5", after: "6", lastEventIDParameter: "7", from: "earliest", since: "2026-01-01T00:00:00Z") == .after(5))
+        #expect(
+            try StartPosition.resolve(lastEventIDHeader: "5", after: "6", lastEventIDParameter: "7", from: "earliest", since: "2026-01-01T00:00:00Z")
+                == .after(5)
+        )
         #expect(try StartPosition.resolve(lastEventIDHeader: "", after: "6", lastEventIDParameter: "7", from: nil, since: nil) == .after(6))
         #expect(try StartPosition.resolve(lastEventIDHeader: nil, after: nil, lastEventIDParameter: "7", from: "latest", since: nil) == .after(7))
-        #expect(try StartPosition.resolve(lastEventIDHeader: nil, after: nil, lastEventIDParameter: nil, from: "earliest", since: "2026-01-01T00:00:00Z") == .earliest)
+        #expect(
+            try StartPosition.resolve(lastEventIDHeader: nil, after: nil, lastEventIDParameter: nil, from: "earliest", since: "2026-01-01T00:00:00Z")
+                == .earliest
+        )
         #expect(
             try StartPosition.resolve(lastEventIDHeader: nil, after: nil, lastEventIDParameter: nil, from: nil, since: "2026-01-01T00:00:00Z")
                 == .since(Timestamp(rfc3339: "2026-01-01T00:00:00Z")!)
@@ -25,7 +31,9 @@ struct NamesAndTimeTests {
         #expect(try StartPosition.resolve(lastEventIDHeader: nil, after: nil, lastEventIDParameter: nil, from: nil, since: nil) == .latest)
     }
 
-    @Test(arguments: [("Last-Event-ID", "-1"), ("Last-Event-ID", "abc"), ("after", "1.5"), ("after", "99999999999999999999"), ("after", ""), ("after", "+3")])
+    @Test(arguments: [
+        ("Last-Event-ID", "-1"), ("Last-Event-ID", "abc"), ("after", "1.5"), ("after", "99999999999999999999"), ("after", ""), ("after", "+3"),
+    ])
     func malformedCursors(field: String, value: String) {
         #expect {
             if field == "after" {

@@ -3,7 +3,12 @@ import Testing
 
 @Suite("Publish bodies")
 struct PublishBodyTests {
-    func parse(_ body: String, _ contentType: String?, type: String? = nil, limits: PublishLimits = PublishLimits()) throws(ValidationError) -> [NewEvent] {
+    func parse(
+        _ body: String,
+        _ contentType: String?,
+        type: String? = nil,
+        limits: PublishLimits = PublishLimits()
+    ) throws(ValidationError) -> [NewEvent] {
         try PublishBody.parse(Array(body.utf8), contentType: contentType, typeParameter: type, limits: limits)
     }
 
@@ -68,7 +73,12 @@ struct PublishBodyTests {
         Refusal(body: "{\"data\": 01}", contentType: "application/json", kind: .malformed, field: "body"),
         Refusal(body: "{\"data\": [1,]}", contentType: "application/json", kind: .malformed, field: "body"),
         Refusal(body: "{\"data\": tru}", contentType: "application/json", kind: .malformed, field: "body"),
-        Refusal(body: "{\"data\": " + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}", contentType: "application/json", kind: .malformed, field: "body"),
+        Refusal(
+            body: "{\"data\": " + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}",
+            contentType: "application/json",
+            kind: .malformed,
+            field: "body"
+        ),
         Refusal(body: "{\"data\": 1}\n[1]\n", contentType: "application/x-ndjson", kind: .malformed, field: "line 2"),
         Refusal(body: "{\"data\": 1}\n{\"data\": }\n", contentType: "application/x-ndjson", kind: .malformed, field: "line 2"),
         Refusal(body: "\n\n", contentType: "application/x-ndjson", kind: .malformed, field: "body"),
@@ -104,7 +114,10 @@ struct PublishBodyTests {
                 try parse(body, type, limits: limits)
             } throws: { ($0 as? ValidationError)?.kind == .tooLarge }
         }
-        for (body, type) in [(#"[{"data": 1}, {"data": 2}, {"data": 3}]"#, "application/json"), ("{\"data\": 1}\n{\"data\": 1}\n{\"data\": 1}", "application/x-ndjson")] {
+        for (body, type) in [
+            (#"[{"data": 1}, {"data": 2}, {"data": 3}]"#, "application/json"),
+            ("{\"data\": 1}\n{\"data\": 1}\n{\"data\": 1}", "application/x-ndjson"),
+        ] {
             #expect {
                 try parse(body, type, limits: limits)
             } throws: { ($0 as? ValidationError)?.kind == .tooLarge && ($0 as? ValidationError)?.field == "body" }

@@ -61,7 +61,9 @@ struct SSEEncoderTests {
             String(decoding: SSEEncoder.frame(id: 12, type: "order.created", data: "a\nb"), as: UTF8.self)
                 == "id: 12\nevent: order.created\ndata: a\ndata: b\n\n"
         )
-        #expect(String(decoding: SSEEncoder.frame(id: 3, type: "message", data: "a\r\nb\rc"), as: UTF8.self) == "id: 3\ndata: a\ndata: b\ndata: c\n\n")
+        #expect(
+            String(decoding: SSEEncoder.frame(id: 3, type: "message", data: "a\r\nb\rc"), as: UTF8.self) == "id: 3\ndata: a\ndata: b\ndata: c\n\n"
+        )
     }
 
     @Test("comments and retry stay on one line")

@@ -1,9 +1,9 @@
 import Foundation
+import GRDB
 import NIOHTTP1
+import RewindCore
 import RewindServer
 import RewindStore
-import GRDB
-import RewindCore
 import Testing
 
 @Suite("Publish API")
@@ -59,28 +59,116 @@ struct PublishTests {
     }
 
     static let badRequests: [BadRequest] = [
-        BadRequest(name: "invalid stream name", path: "/v1/streams/-bad/events", contentType: "application/json", body: Array(#"{"data":1}"#.utf8), status: 400, field: "stream"),
-        BadRequest(name: "stream name too long", path: "/v1/streams/\(String(repeating: "s", count: 201))/events", contentType: "application/json", body: Array(#"{"data":1}"#.utf8), status: 400, field: "stream"),
+        BadRequest(
+            name: "invalid stream name",
+            path: "/v1/streams/-bad/events",
+            contentType: "application/json",
+            body: Array(#"{"data":1}"#.utf8),
+            status: 400,
+            field: "stream"
+        ),
+        BadRequest(
+            name: "stream name too long",
+            path: "/v1/streams/\(String(repeating: "s", count: 201))/events",
+            contentType: "application/json",
+            body: Array(#"{"data":1}"#.utf8),
+            status: 400,
+            field: "stream"
+        ),
         BadRequest(name: "malformed JSON", contentType: "application/json", body: Array(#"{"data": "#.utf8), status: 400, field: "body"),
-        BadRequest(name: "unknown member", contentType: "application/json", body: Array(#"{"data": 1, "extra": 2}"#.utf8), status: 400, field: "extra"),
+        BadRequest(
+            name: "unknown member",
+            contentType: "application/json",
+            body: Array(#"{"data": 1, "extra": 2}"#.utf8),
+            status: 400,
+            field: "extra"
+        ),
         BadRequest(name: "missing data", contentType: "application/json", body: Array(#"{"type": "a"}"#.utf8), status: 400, field: "data"),
-        BadRequest(name: "reserved type", contentType: "application/json", body: Array(#"{"type": "rewind.gap", "data": 1}"#.utf8), status: 400, field: "type"),
-        BadRequest(name: "invalid type", contentType: "application/json", body: Array(#"{"type": "a b", "data": 1}"#.utf8), status: 400, field: "type"),
+        BadRequest(
+            name: "reserved type",
+            contentType: "application/json",
+            body: Array(#"{"type": "rewind.gap", "data": 1}"#.utf8),
+            status: 400,
+            field: "type"
+        ),
+        BadRequest(
+            name: "invalid type",
+            contentType: "application/json",
+            body: Array(#"{"type": "a b", "data": 1}"#.utf8),
+            status: 400,
+            field: "type"
+        ),
         BadRequest(name: "empty batch", contentType: "application/json", body: Array("[]".utf8), status: 400, field: "body"),
-        BadRequest(name: "bad event in batch", contentType: "application/json", body: Array(#"[{"data": 1}, {"data": 2, "typo": 1}]"#.utf8), status: 400, field: "events[1].typo"),
-        BadRequest(name: "bad NDJSON line", contentType: "application/x-ndjson", body: Array("{\"data\": 1}\nnot json\n".utf8), status: 400, field: "line 2"),
+        BadRequest(
+            name: "bad event in batch",
+            contentType: "application/json",
+            body: Array(#"[{"data": 1}, {"data": 2, "typo": 1}]"#.utf8),
+            status: 400,
+            field: "events[1].typo"
+        ),
+        BadRequest(
+            name: "bad NDJSON line",
+            contentType: "application/x-ndjson",
+            body: Array("{\"data\": 1}\nnot json\n".utf8),
+            status: 400,
+            field: "line 2"
+        ),
         BadRequest(name: "bad type parameter", contentType: "text/plain", body: Array("x".utf8), status: 400, field: "type", path2: "?type=rewind.x"),
-        BadRequest(name: "Idempotency-Key too long", contentType: "application/json", body: Array(#"{"data":1}"#.utf8), headers: [("Idempotency-Key", String(repeating: "k", count: 201))], status: 400, field: "Idempotency-Key"),
-        BadRequest(name: "Idempotency-Key with spaces", contentType: "application/json", body: Array(#"{"data":1}"#.utf8), headers: [("Idempotency-Key", "a b")], status: 400, field: "Idempotency-Key"),
+        BadRequest(
+            name: "Idempotency-Key too long",
+            contentType: "application/json",
+            body: Array(#"{"data":1}"#.utf8),
+            headers: [("Idempotency-Key", String(repeating: "k", count: 201))],
+            status: 400,
+            field: "Idempotency-Key"
+        ),
+        BadRequest(
+            name: "Idempotency-Key with spaces",
+            contentType: "application/json",
+            body: Array(#"{"data":1}"#.utf8),
+            headers: [("Idempotency-Key", "a b")],
+            status: 400,
+            field: "Idempotency-Key"
+        ),
         BadRequest(name: "no Content-Type", contentType: nil, body: Array(#"{"data":1}"#.utf8), status: 415, field: "Content-Type"),
         BadRequest(name: "unsupported media type", contentType: "application/xml", body: Array("<a/>".utf8), status: 415, field: "Content-Type"),
         BadRequest(name: "non-UTF-8 charset", contentType: "text/plain; charset=latin1", body: Array("x".utf8), status: 415, field: "Content-Type"),
         BadRequest(name: "non-UTF-8 text", contentType: "text/plain", body: [0x61, 0xC3, 0x28], status: 415, field: "body"),
-        BadRequest(name: "non-UTF-8 JSON", contentType: "application/json", body: Array(#"{"data": ""#.utf8) + [0xFF] + Array(#""}"#.utf8), status: 415, field: "body"),
-        BadRequest(name: "event over the size limit", contentType: "text/plain", body: Array(repeating: 0x61, count: 1025), status: 413, field: "data"),
-        BadRequest(name: "JSON event over the size limit", contentType: "application/json", body: Array("{\"data\": \"\(String(repeating: "a", count: 1025))\"}".utf8), status: 413, field: "data"),
-        BadRequest(name: "batch over the count limit", contentType: "application/x-ndjson", body: Array(String(repeating: "{\"data\": 1}\n", count: 11).utf8), status: 413, field: "body"),
-        BadRequest(name: "body over the size limit", contentType: "application/x-ndjson", body: Array(String(repeating: "{\"data\": \"\(String(repeating: "b", count: 500))\"}\n", count: 9).utf8), status: 413, field: "body"),
+        BadRequest(
+            name: "non-UTF-8 JSON",
+            contentType: "application/json",
+            body: Array(#"{"data": ""#.utf8) + [0xFF] + Array(#""}"#.utf8),
+            status: 415,
+            field: "body"
+        ),
+        BadRequest(
+            name: "event over the size limit",
+            contentType: "text/plain",
+            body: Array(repeating: 0x61, count: 1025),
+            status: 413,
+            field: "data"
+        ),
+        BadRequest(
+            name: "JSON event over the size limit",
+            contentType: "application/json",
+            body: Array("{\"data\": \"\(String(repeating: "a", count: 1025))\"}".utf8),
+            status: 413,
+            field: "data"
+        ),
+        BadRequest(
+            name: "batch over the count limit",
+            contentType: "application/x-ndjson",
+            body: Array(String(repeating: "{\"data\": 1}\n", count: 11).utf8),
+            status: 413,
+            field: "body"
+        ),
+        BadRequest(
+            name: "body over the size limit",
+            contentType: "application/x-ndjson",
+            body: Array(String(repeating: "{\"data\": \"\(String(repeating: "b", count: 500))\"}\n", count: 9).utf8),
+            status: 413,
+            field: "body"
+        ),
     ]
 
     @Test("bad input is refused with its status, naming the field, writing nothing", arguments: badRequests)

@@ -30,7 +30,11 @@ struct ReadTests {
             let end = try await read(server, "?after=25")
             #expect(self.ids(end).isEmpty)
             #expect(end.object["next_after"] as? Int == 25, "an empty page keeps the cursor")
-            let header = try await server.request(.GET, "/v1/streams/r/events?limit=2", headers: [("Accept", "application/json"), ("Last-Event-ID", "20")])
+            let header = try await server.request(
+                .GET,
+                "/v1/streams/r/events?limit=2",
+                headers: [("Accept", "application/json"), ("Last-Event-ID", "20")]
+            )
             #expect(self.ids(header) == [21, 22])
             let latest = try await read(server, "?from=latest")
             #expect(self.ids(latest).isEmpty)
@@ -56,7 +60,10 @@ struct ReadTests {
         }
     }
 
-    @Test(arguments: [("limit", "0"), ("limit", "10001"), ("limit", "x"), ("after", "-5"), ("since", "nope"), ("until", "2026-99-01T00:00:00Z"), ("from", "beginning")])
+    @Test(arguments: [
+        ("limit", "0"), ("limit", "10001"), ("limit", "x"), ("after", "-5"), ("since", "nope"), ("until", "2026-99-01T00:00:00Z"),
+        ("from", "beginning"),
+    ])
     func badParametersAre400(name: String, value: String) async throws {
         try await withRewind { server in
             let reply = try await read(server, "?\(name)=\(value)")

@@ -104,7 +104,9 @@ struct SubscribeTests {
             _ = try await server.publishTexts("t", ["early"])
             try await Task.sleep(for: .milliseconds(20))
             let late = try await server.publishTexts("t", ["late1", "late2"])
-            let lateTime = try #require(try await server.request(.GET, "/v1/streams/t/events/\(late[0])", headers: [("Accept", "application/json")]).object["time"] as? String)
+            let lateTime = try #require(
+                try await server.request(.GET, "/v1/streams/t/events/\(late[0])", headers: [("Accept", "application/json")]).object["time"] as? String
+            )
             let stream = try await server.sse("/v1/streams/t/events?live=false&since=\(lateTime)")
             #expect(stream.ids == late)
         }

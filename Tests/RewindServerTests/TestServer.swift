@@ -43,7 +43,13 @@ struct TestServer: Sendable {
     }
 
     /// Publishes and returns the reply; `contentType` and body as given.
-    func publish(_ stream: String, _ body: String, contentType: String = "application/json", headers: [(String, String)] = [], query: String = "") async throws -> Reply {
+    func publish(
+        _ stream: String,
+        _ body: String,
+        contentType: String = "application/json",
+        headers: [(String, String)] = [],
+        query: String = ""
+    ) async throws -> Reply {
         try await request(.POST, "/v1/streams/\(stream)/events\(query)", headers: [("Content-Type", contentType)] + headers, body: Array(body.utf8))
     }
 
