@@ -6,10 +6,15 @@ import RewindStore
 /// `rewind serve` runs what this returns; the tests run the same thing in-process.
 public func buildApplication(configuration: RewindConfiguration, logger: Logger) throws -> some ApplicationProtocol {
     let log = try EventLog(configuration: configuration.store, logger: logger)
+    let recent = RecentEvents(head: log.commits.head, maxEvents: configuration.windowEvents, maxBytes: configuration.windowBytes)
+    log.onCommit { previousHead, events in recent.append(previousHead: previousHead, events: events) }
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
+    if !configuration.corsOrigins.isEmpty {
+        router.add(middleware: CORSAllowList(origins: configuration.corsOrigins))
+    }
     router.add(middleware: ProblemMiddleware())
-    RewindAPI(log: log, configuration: configuration).addRoutes(to: router)
+    RewindAPI(log: log, recent: recent, configuration: configuration).addRoutes(to: router)
     return Application(
         router: router,
         configuration: ApplicationConfiguration(

@@ -5,14 +5,16 @@ import RewindStore
 
 /// One SSE subscriber: replays from its cursor, then follows the log live, on one connection.
 ///
-/// There is a single loop and a single position. Each turn reads the next page after the position from the log
-/// and advances the position to what the page covered; when a page comes back short the subscriber is caught up
-/// and waits for the head to pass its position. Replay and live are the same code path, which is why no event can
-/// fall between them or come twice, however fast events commit meanwhile.
+/// A subscriber owns a single position and no queue. Each turn takes the events after its position, from the
+/// shared window of recent events when the position lies inside it, otherwise from the log in pages, and moves the
+/// position to what that turn covered; when caught up it waits for the head to pass its position. Replay and live
+/// are one code path, which is why no event can fall between them or come twice, however fast events commit.
+/// A slow reader is held back by its socket's backpressure alone; when it resumes behind the window it reads from
+/// the log and rejoins the window once caught up.
 struct EventStreamSession: Sendable {
     let log: EventLog
-    let selector: StreamSelector
-    let types: [String]
+    let recent: RecentEvents
+    let filter: EventFilter
     /// Every matching event with an id up to here was sent (or lay before the cursor).
     var position: Int64
     let limit: Int?
@@ -20,11 +22,13 @@ struct EventStreamSession: Sendable {
     let heartbeat: Duration
     /// Events read from the log per page.
     var pageSize = 1000
+    /// Most bytes taken from the window for one socket write.
+    var maxWriteBytes = 256 << 10
 
-    init(log: EventLog, selector: StreamSelector, types: [String], position: Int64, limit: Int?, live: Bool, heartbeat: Duration) {
+    init(log: EventLog, recent: RecentEvents, filter: EventFilter, position: Int64, limit: Int?, live: Bool, heartbeat: Duration) {
         self.log = log
-        self.selector = selector
-        self.types = types
+        self.recent = recent
+        self.filter = filter
         self.position = position
         self.limit = limit
         self.live = live
@@ -39,23 +43,45 @@ struct EventStreamSession: Sendable {
         try await writer.write(ByteBuffer(bytes: prelude))
         var lastWrite = ContinuousClock.now
         var sent = 0
-        var frames: [UInt8] = []
+        var fromLog = false
         while true {
             let want = limit.map { min(pageSize, $0 - sent) } ?? pageSize
-            let page = try await log.read(ReadQuery(after: position, streams: selector, types: types, limit: want))
-            if !page.events.isEmpty {
-                frames.removeAll(keepingCapacity: true)
+            let frames: [ByteBuffer]
+            let events: Int
+            let complete: Bool
+            let usedLog: Bool
+            if !fromLog, let batch = recent.frames(after: position, filter: filter, limit: want, maxBytes: maxWriteBytes) {
+                frames = batch.frames
+                events = batch.frames.count
+                complete = batch.complete
+                position = batch.through
+                usedLog = false
+            } else {
+                let page = try await log.read(ReadQuery(after: position, filter: filter, limit: want))
+                var bytes: [UInt8] = []
                 for event in page.events {
-                    SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &frames)
+                    SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &bytes)
                 }
-                try await writer.write(ByteBuffer(bytes: frames))
-                lastWrite = .now
-                sent += page.events.count
+                frames = bytes.isEmpty ? [] : [ByteBuffer(bytes: bytes)]
+                events = page.events.count
+                complete = page.events.count < want
+                position = page.scannedThrough
+                usedLog = true
             }
-            position = page.scannedThrough
+            if !frames.isEmpty {
+                try await writer.write(contentsOf: frames)
+                lastWrite = .now
+                sent += events
+            }
             if let limit, sent >= limit { return }
-            if page.events.count == want { continue }
-            // Caught up with the log.
+            if !complete { continue }
+            // Caught up with what this turn looked at. The window lacks events other processes committed, and a
+            // log page may predate a commit that finished while it was read: look again if the head is further.
+            if log.commits.head > position {
+                fromLog = !usedLog
+                continue
+            }
+            fromLog = false
             if !live { return }
             waiting: while true {
                 switch await log.commits.wait(after: position) {

@@ -9,19 +9,32 @@ extension RewindAPI {
     /// `GET /v1/streams/{stream}/events`: an SSE stream, or a JSON page when the client asks for
     /// `application/json` and not for `text/event-stream`.
     func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let stream = try streamName(context)
-        let query = request.uri.queryParameters
-        let types = try query.getAll("type").map { type in
+        let filter = EventFilter(stream: try streamName(context), types: try types(request))
+        return try await eventsResponse(request, filter: filter)
+    }
+
+    /// `GET /v1/events?stream=a&stream=b.*`: several streams, or trailing-`*` patterns, with one shared cursor.
+    func multiStreamEvents(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let filter = try EventFilter(patterns: request.uri.queryParameters.getAll("stream"), types: try types(request))
+        return try await eventsResponse(request, filter: filter)
+    }
+
+    /// SSE, or a JSON page when the client asks for `application/json` and not for `text/event-stream`.
+    private func eventsResponse(_ request: Request, filter: EventFilter) async throws -> Response {
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        if accept.contains("application/json") && !accept.contains("text/event-stream") {
+            return try await readJSON(request, filter: filter)
+        }
+        return try await subscribe(request, filter: filter)
+    }
+
+    private func types(_ request: Request) throws -> [String] {
+        try request.uri.queryParameters.getAll("type").map { type in
             guard StreamName.isValidEventType(type) else {
-                throw Problem(.badRequest, "type=\(type) is not a valid event type", field: "type")
+                throw Problem(.badRequest, "type=\(type.prefix(64)) is not a valid event type", field: "type")
             }
             return type
         }
-        let accept = request.headers[.accept]?.lowercased() ?? ""
-        if accept.contains("application/json") && !accept.contains("text/event-stream") {
-            return try await readJSON(request, selector: .stream(stream.rawValue), types: types)
-        }
-        return try await subscribe(request, selector: .stream(stream.rawValue), types: types)
     }
 
     /// `GET /v1/streams/{stream}/events/{id}`.
@@ -36,7 +49,7 @@ extension RewindAPI {
 
     // MARK: - SSE
 
-    private func subscribe(_ request: Request, selector: StreamSelector, types: [String]) async throws -> Response {
+    private func subscribe(_ request: Request, filter: EventFilter) async throws -> Response {
         let query = request.uri.queryParameters
         let start = try startPosition(request)
         let limit = try query.get("limit").map { try positiveInt($0, field: "limit", max: nil) }
@@ -53,8 +66,8 @@ extension RewindAPI {
         headers[.connection] = "close"
         let session = EventStreamSession(
             log: log,
-            selector: selector,
-            types: types,
+            recent: recent,
+            filter: filter,
             position: cursor,
             limit: limit,
             live: live,
@@ -82,7 +95,7 @@ extension RewindAPI {
 
     // MARK: - JSON
 
-    private func readJSON(_ request: Request, selector: StreamSelector, types: [String]) async throws -> Response {
+    private func readJSON(_ request: Request, filter: EventFilter) async throws -> Response {
         let query = request.uri.queryParameters
         // A JSON read starts at the beginning of the log unless told otherwise; `since` and `until` are filters.
         let start = try StartPosition.resolve(
@@ -103,7 +116,7 @@ extension RewindAPI {
         if let until = query.get("until") {
             through = try await log.cursor(since: try time(until, field: "until"))
         }
-        let page = try await log.read(ReadQuery(after: cursor, streams: selector, types: types, limit: limit, through: through))
+        let page = try await log.read(ReadQuery(after: cursor, filter: filter, limit: limit, through: through))
         return jsonResponse(.ok, headers: [.rewindHead: String(page.head)]) { json in
             json.beginObject()
             json.key("events")

@@ -7,6 +7,7 @@ import RewindStore
 /// The HTTP API of SPEC §2 over one event log.
 struct RewindAPI: Sendable {
     let log: EventLog
+    let recent: RecentEvents
     let configuration: RewindConfiguration
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -18,6 +19,9 @@ struct RewindAPI: Sendable {
         }
         router.get("/v1/streams/:stream/events/:id") { request, context in
             try await event(request, context: context)
+        }
+        router.get("/v1/events") { request, context in
+            try await multiStreamEvents(request, context: context)
         }
         router.get("/v1/streams") { _, _ in
             try await listStreams()

@@ -19,6 +19,12 @@ public struct RewindConfiguration: Sendable {
     /// Events a JSON read returns without `limit`, and the most it may ask for.
     public var defaultReadLimit: Int
     public var maxReadLimit: Int
+    /// Bounds of the shared window of recent events that caught-up subscribers are served from
+    /// (`--window-events`, `--window-bytes`).
+    public var windowEvents: Int
+    public var windowBytes: Int
+    /// Origins allowed to call the API from a browser (`--cors-origin`); `*` allows any. Empty: no CORS headers.
+    public var corsOrigins: [String]
 
     public init(
         host: String = "127.0.0.1",
@@ -29,8 +35,14 @@ public struct RewindConfiguration: Sendable {
         publishLimits: PublishLimits = PublishLimits(),
         maxBodyBytes: Int = 32 << 20,
         defaultReadLimit: Int = 100,
-        maxReadLimit: Int = 10_000
+        maxReadLimit: Int = 10_000,
+        corsOrigins: [String] = [],
+        windowEvents: Int = 16_384,
+        windowBytes: Int = 32 << 20
     ) {
+        self.windowEvents = windowEvents
+        self.windowBytes = windowBytes
+        self.corsOrigins = corsOrigins
         self.host = host
         self.port = port
         self.store = store

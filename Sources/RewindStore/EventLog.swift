@@ -23,6 +23,7 @@ public final class EventLog: Sendable {
     let pool: DatabasePool
     private let logger: Logger
     private let writer = Mutex(WriterState())
+    private let commitHandler = Mutex<(@Sendable (_ previousHead: Int64, _ events: [Event]) -> Void)?>(nil)
 
     private struct Pending {
         var token: Int
@@ -97,6 +98,13 @@ public final class EventLog: Sendable {
         }
     }
 
+    /// Sets the function told about every commit of this process, before subscribers are woken: the head before
+    /// the commit and the events it added, in id order. Events committed by other processes are not reported;
+    /// a `previousHead` other than the last reported id says some were.
+    public func onCommit(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) {
+        commitHandler.withLock { $0 = handler }
+    }
+
     /// Stops taking appends; requests already queued are still committed by the current leader.
     public func close() {
         writer.withLock { $0.closed = true }
@@ -142,7 +150,9 @@ public final class EventLog: Sendable {
     /// the same file, so `since` can find its place by binary search on ids.
     private func commit(_ requests: [AppendRequest]) async throws -> [AppendResult] {
         let window = configuration.idempotencyWindow.microseconds
-        let (results, head) = try await pool.write { db -> ([AppendResult], Int64) in
+        let (results, previousHead, committed) = try await pool.write { db -> ([AppendResult], Int64, [Event]) in
+            let previousHead = try Self.head(db)
+            var committed: [Event] = []
             let lastTime = try Int64.fetchOne(db.cachedStatement(sql: "SELECT time FROM events ORDER BY id DESC LIMIT 1")) ?? 0
             let time = Timestamp(microseconds: max(Timestamp.now().microseconds, lastTime))
             let insert = try db.cachedStatement(
@@ -175,6 +185,17 @@ public final class EventLog: Sendable {
                     ])
                     last = db.lastInsertedRowID
                     if first == 0 { first = last }
+                    committed.append(
+                        Event(
+                            id: last,
+                            stream: stream,
+                            type: event.type.rawValue,
+                            data: event.data,
+                            isJSON: event.isJSON,
+                            time: time,
+                            key: request.idempotencyKey
+                        )
+                    )
                     bytes += Int64(event.data.utf8.count)
                 }
                 if let key = request.idempotencyKey {
@@ -200,9 +221,12 @@ public final class EventLog: Sendable {
             for (name, delta) in touched {
                 try upsert.execute(arguments: [name, delta.count, delta.first, delta.last, time.microseconds, delta.bytes])
             }
-            return (results, try Self.head(db))
+            return (results, previousHead, committed)
         }
-        commits.publish(head: head)
+        if let last = committed.last {
+            commitHandler.withLock { $0 }?(previousHead, committed)
+            commits.publish(head: last.id)
+        }
         return results
     }
 
@@ -216,17 +240,27 @@ public final class EventLog: Sendable {
     static func read(_ query: ReadQuery, _ db: Database) throws -> ReadPage {
         var sql = "SELECT id, stream, type, data, json, time, key FROM events WHERE id > ?"
         var arguments: StatementArguments = [query.after]
-        if case .stream(let name) = query.streams {
-            sql += " AND stream = ?"
-            _ = arguments.append(contentsOf: [name])
+        let filter = query.filter
+        if !filter.allStreams {
+            // Stream names cannot hold GLOB's special characters, so a prefix pattern is a plain `prefix*`.
+            var alternatives: [String] = []
+            if !filter.names.isEmpty {
+                alternatives.append("stream IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
+                _ = arguments.append(contentsOf: StatementArguments(filter.names))
+            }
+            for prefix in filter.prefixes {
+                alternatives.append("stream GLOB ?")
+                _ = arguments.append(contentsOf: [prefix + "*"])
+            }
+            sql += " AND (" + alternatives.joined(separator: " OR ") + ")"
         }
         if let through = query.through {
             sql += " AND id <= ?"
             _ = arguments.append(contentsOf: [through])
         }
-        if !query.types.isEmpty {
-            sql += " AND type IN (" + Array(repeating: "?", count: query.types.count).joined(separator: ", ") + ")"
-            _ = arguments.append(contentsOf: StatementArguments(query.types))
+        if !filter.types.isEmpty {
+            sql += " AND type IN (" + Array(repeating: "?", count: filter.types.count).joined(separator: ", ") + ")"
+            _ = arguments.append(contentsOf: StatementArguments(filter.types))
         }
         sql += " ORDER BY id LIMIT ?"
         _ = arguments.append(contentsOf: [query.limit])
@@ -259,7 +293,7 @@ public final class EventLog: Sendable {
     /// One event by id.
     public func event(id: Int64) async throws -> Event? {
         try await pool.read { db in
-            try Self.read(ReadQuery(after: id - 1, streams: .all, limit: 1, through: id), db).events.first
+            try Self.read(ReadQuery(after: id - 1, filter: .everything, limit: 1, through: id), db).events.first
         }
     }
 

@@ -25,25 +25,16 @@ public struct AppendResult: Sendable, Equatable {
     public var ids: ClosedRange<Int64> { firstID...lastID }
 }
 
-/// Which streams a read covers.
-public enum StreamSelector: Sendable, Hashable {
-    case all
-    case stream(String)
-}
-
-/// A page request: events with `id > after` (and `id <= through`), in id order.
+/// A page request: events passing `filter` with `id > after` (and `id <= through`), in id order.
 public struct ReadQuery: Sendable {
     public var after: Int64
-    public var streams: StreamSelector
-    /// Event types to keep; empty keeps all.
-    public var types: [String]
+    public var filter: EventFilter
     public var limit: Int
     public var through: Int64?
 
-    public init(after: Int64, streams: StreamSelector, types: [String] = [], limit: Int, through: Int64? = nil) {
+    public init(after: Int64, filter: EventFilter, limit: Int, through: Int64? = nil) {
         self.after = after
-        self.streams = streams
-        self.types = types
+        self.filter = filter
         self.limit = limit
         self.through = through
     }

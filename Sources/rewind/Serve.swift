@@ -44,6 +44,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest publish request body, in bytes.")
     var maxBodyBytes = 32 << 20
 
+    @Option(name: .customLong("cors-origin"), help: "Origin allowed to call the API from a browser (repeatable; * for any).")
+    var corsOrigins: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -66,7 +69,8 @@ struct Serve: AsyncParsableCommand {
             heartbeat: .milliseconds(Int64(heartbeat * 1000)),
             retryMilliseconds: retry,
             publishLimits: PublishLimits(maxEventBytes: maxEventBytes, maxBatchEvents: maxBatchEvents),
-            maxBodyBytes: maxBodyBytes
+            maxBodyBytes: maxBodyBytes,
+            corsOrigins: corsOrigins
         )
         let app = try buildApplication(configuration: configuration, logger: logger)
         try await app.runService()

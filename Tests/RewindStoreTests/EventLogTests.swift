@@ -65,7 +65,7 @@ struct EventLogTests {
         let reopened = try temporary.open()
         #expect(try await reopened.head() == 2)
         #expect(reopened.commits.head == 2)
-        let page = try await reopened.read(ReadQuery(after: 0, streams: .stream("s"), limit: 10))
+        let page = try await reopened.read(ReadQuery(after: 0, filter: EventFilter(stream: try StreamName(validating: "s")), limit: 10))
         #expect(page.events.map(\.data) == ["a", "b"])
         #expect(page.events.allSatisfy { $0.time == result.time })
     }
@@ -99,7 +99,7 @@ struct EventLogTests {
         let streams = try await log.streams()
         #expect(streams.map(\.count).reduce(0, +) == Int64(ids.count))
         for stream in streams {
-            let page = try await log.read(ReadQuery(after: 0, streams: .stream(stream.name), limit: 10_000))
+            let page = try await log.read(ReadQuery(after: 0, filter: EventFilter(stream: try StreamName(validating: stream.name)), limit: 10_000))
             #expect(Int64(page.events.count) == stream.count)
             #expect(page.events.first?.id == stream.firstID && page.events.last?.id == stream.lastID)
             #expect(Int64(page.events.map(\.data.utf8.count).reduce(0, +)) == stream.bytes)
@@ -139,17 +139,17 @@ struct EventLogTests {
         _ = try await log.append(try request("a", ["4"]))
         _ = try await log.append(try request("b", ["5", "6"]))
         // A full page stops at its last event.
-        let full = try await log.read(ReadQuery(after: 0, streams: .stream("a"), limit: 2))
+        let full = try await log.read(ReadQuery(after: 0, filter: EventFilter(stream: try StreamName(validating: "a")), limit: 2))
         #expect(full.events.map(\.id) == [1, 2] && full.scannedThrough == 2)
         // A short page has seen the whole log: the position moves past events of other streams.
-        let short = try await log.read(ReadQuery(after: 2, streams: .stream("a"), limit: 10))
+        let short = try await log.read(ReadQuery(after: 2, filter: EventFilter(stream: try StreamName(validating: "a")), limit: 10))
         #expect(short.events.map(\.id) == [4] && short.scannedThrough == 6 && short.head == 6)
-        let none = try await log.read(ReadQuery(after: 4, streams: .stream("a"), limit: 10))
+        let none = try await log.read(ReadQuery(after: 4, filter: EventFilter(stream: try StreamName(validating: "a")), limit: 10))
         #expect(none.events.isEmpty && none.scannedThrough == 6)
-        let bounded = try await log.read(ReadQuery(after: 0, streams: .all, limit: 10, through: 3))
+        let bounded = try await log.read(ReadQuery(after: 0, filter: .everything, limit: 10, through: 3))
         #expect(bounded.events.map(\.id) == [1, 2, 3] && bounded.scannedThrough == 3)
         // A cursor beyond the head never moves backwards.
-        let beyond = try await log.read(ReadQuery(after: 100, streams: .all, limit: 10))
+        let beyond = try await log.read(ReadQuery(after: 100, filter: .everything, limit: 10))
         #expect(beyond.events.isEmpty && beyond.scannedThrough == 100)
     }
 
@@ -165,7 +165,7 @@ struct EventLogTests {
         // Punch holes in the id sequence.
         let queue = try DatabaseQueue(path: temporary.path)
         try await queue.write { db in try db.execute(sql: "DELETE FROM events WHERE id % 5 = 0 OR id BETWEEN 20 AND 30") }
-        let all = try await log.read(ReadQuery(after: 0, streams: .all, limit: 10_000)).events
+        let all = try await log.read(ReadQuery(after: 0, filter: .everything, limit: 10_000)).events
         var probes = times
         probes += [Timestamp(microseconds: 0), Timestamp(microseconds: times.last!.microseconds + 1)]
         probes += times.map { Timestamp(microseconds: $0.microseconds + 1) }

@@ -1,0 +1,107 @@
+import DequeModule
+import NIOCore
+import RewindCore
+import Synchronization
+
+/// The most recently committed events, each with its SSE frame encoded once and shared by every subscriber.
+///
+/// Subscribers keep no queue of their own, only a position; a caught-up subscriber takes what follows its position
+/// from here. The window is bounded by count and bytes: a subscriber whose position falls before its start (a
+/// slow reader, or one replaying history) reads from the log instead and comes back when it has caught up.
+/// The window is complete over its range: it holds every event with an id in `(start, last]`.
+final class RecentEvents: Sendable {
+    struct Entry: Sendable {
+        var id: Int64
+        var stream: String
+        var type: String
+        var frame: ByteBuffer
+    }
+
+    private struct State {
+        var entries: Deque<Entry> = []
+        var bytes = 0
+        /// Every event with an id in `(start, last]` is in `entries`.
+        var start: Int64
+        var last: Int64
+    }
+
+    private let state: Mutex<State>
+    let maxEvents: Int
+    let maxBytes: Int
+
+    init(head: Int64, maxEvents: Int, maxBytes: Int) {
+        state = Mutex(State(start: head, last: head))
+        self.maxEvents = max(1, maxEvents)
+        self.maxBytes = max(1, maxBytes)
+    }
+
+    /// Adds a commit's events. A `previousHead` that is not the window's last id means another process committed
+    /// in between: the window restarts at this commit, since it cannot hold the events it never saw.
+    func append(previousHead: Int64, events: [Event]) {
+        guard !events.isEmpty else { return }
+        var added: [Entry] = []
+        added.reserveCapacity(events.count)
+        for event in events {
+            var frame: [UInt8] = []
+            frame.reserveCapacity(event.data.utf8.count + event.type.utf8.count + 32)
+            SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &frame)
+            added.append(Entry(id: event.id, stream: event.stream, type: event.type, frame: ByteBuffer(bytes: frame)))
+        }
+        state.withLock { state in
+            if previousHead != state.last {
+                state.entries.removeAll()
+                state.bytes = 0
+                state.start = previousHead
+            }
+            for entry in added {
+                state.entries.append(entry)
+                state.bytes += entry.frame.readableBytes
+            }
+            state.last = added[added.count - 1].id
+            while state.entries.count > maxEvents || (state.bytes > maxBytes && state.entries.count > 1) {
+                let dropped = state.entries.removeFirst()
+                state.bytes -= dropped.frame.readableBytes
+                state.start = dropped.id
+            }
+        }
+    }
+
+    /// What a subscriber takes from the window in one turn.
+    struct Batch {
+        var frames: [ByteBuffer]
+        /// Every matching event up to here is in `frames`; the subscriber's next position.
+        var through: Int64
+        /// True when the batch reached the window's last event.
+        var complete: Bool
+    }
+
+    /// The frames of up to `limit` events after `position` that pass `filter`; nil when `position` lies before the
+    /// window (or its events are not where they should be), so the caller must read from the log.
+    func frames(after position: Int64, filter: EventFilter, limit: Int, maxBytes: Int) -> Batch? {
+        state.withLock { state in
+            guard position >= state.start else { return nil }
+            guard position < state.last else { return Batch(frames: [], through: position, complete: true) }
+            // Ids in the window are consecutive, so the first event after `position` is found by subtraction.
+            var index = Int(position - state.start)
+            guard state.entries[index].id == position + 1 else { return nil }
+            var frames: [ByteBuffer] = []
+            var bytes = 0
+            var through = position
+            while index < state.entries.count, frames.count < limit, bytes < maxBytes {
+                let entry = state.entries[index]
+                if filter.matches(stream: entry.stream, type: entry.type) {
+                    frames.append(entry.frame)
+                    bytes += entry.frame.readableBytes
+                }
+                through = entry.id
+                index += 1
+            }
+            return Batch(frames: frames, through: through, complete: index == state.entries.count)
+        }
+    }
+
+    /// The range the window covers, for metrics and tests.
+    var range: (start: Int64, last: Int64, count: Int, bytes: Int) {
+        state.withLock { ($0.start, $0.last, $0.entries.count, $0.bytes) }
+    }
+}

@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Browser resume across a server restart: a page on another origin opens a real EventSource on Rewind (headless
+Chromium, driven through the DevTools protocol); events are published while the Rewind server is stopped with
+SIGTERM and started again on the same database. The page must end with every acknowledged event exactly once, in
+order, with ids 1..N and matching data, and must have reconnected (an `error` followed by an `open`).
+
+Usage: scripts/browser-test.py --binary .build/debug/rewind [--events 200] [--restarts 1]
+Installs Debian's chromium with apt-get when it is missing and we are root. Standard library only (the DevTools
+websocket is spoken by a minimal client below). Only talks to 127.0.0.1; every loop is bounded in time and stops
+by itself; stops only the processes it started.
+"""
+import argparse
+import base64
+import contextlib
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections import Counter
+
+STREAM = "browser"
+PUBLISH_RATE = 45  # events per second
+PUBLISH_GIVE_UP = 30  # seconds to get one event acknowledged while the server is down
+DELIVERY_TIMEOUT = 60  # seconds for the page to receive every acknowledged event
+
+PAGE = """<!doctype html>
+<meta charset="utf-8">
+<title>Rewind browser test</title>
+<script>
+  window.received = [];
+  window.opens = 0;
+  window.errors = 0;
+  window.reconnects = 0;  // an error followed by an open
+  let sawError = false;
+  const es = new EventSource("http://127.0.0.1:REWIND_PORT/v1/streams/STREAM/events?from=earliest");
+  window.es = es;
+  es.addEventListener("open", () => {
+    window.opens++;
+    if (sawError) { window.reconnects++; sawError = false; }
+  });
+  es.addEventListener("error", () => { window.errors++; sawError = true; });
+  es.addEventListener("message", (e) => window.received.push({id: e.lastEventId, data: e.data}));
+</script>
+"""
+
+PAGE_STATE = ("({received: window.received.length, opens: window.opens, errors: window.errors, "
+              "reconnects: window.reconnects, readyState: window.es.readyState})")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, seconds, what, interval=0.1):
+    """Calls condition until it returns something truthy, which it returns; fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TestFailure(f"timed out after {seconds} s waiting for {what}")
+
+
+def http_get(port, path, timeout=2):
+    """(status, body) of a GET on 127.0.0.1, or None when nothing answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def stop_process(process, seconds=10):
+    """SIGTERM to this one process, SIGKILL if it has not exited after `seconds`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=seconds)
+
+
+class Rewind:
+    """The Rewind server on a fixed port and database, which can be stopped with SIGTERM and started again."""
+
+    def __init__(self, binary, workdir, port, cors_origin):
+        self.port = port
+        self.log_path = os.path.join(workdir, "rewind.log")
+        self.command = [binary, "serve", "--host", "127.0.0.1", "--port", str(port),
+                        "--db", os.path.join(workdir, "rewind.sqlite"), "--retry", "300", "--cors-origin", cors_origin]
+        self.process = None
+
+    def start(self):
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, 30, "Rewind to answer GET /healthz with 200")
+
+    def _healthy(self):
+        if self.process.poll() is not None:
+            raise TestFailure(f"Rewind exited at start with status {self.process.returncode}")
+        answer = http_get(self.port, "/healthz")
+        return answer is not None and answer[0] == 200
+
+    def stop_gracefully(self):
+        """SIGTERM and wait for the exit; a server that does not stop within 30 s fails the test."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise TestFailure("Rewind did not exit within 30 s of SIGTERM")
+
+    def restart(self):
+        self.stop_gracefully()
+        time.sleep(1)
+        self.start()
+
+    def stop(self):
+        if self.process is not None:
+            stop_process(self.process, seconds=30)
+
+    def log_tail(self, lines=20):
+        with open(self.log_path, errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
+
+
+def serve_page(rewind_port):
+    """Serves the test page on its own port, another origin than Rewind; returns the server."""
+    page = PAGE.replace("REWIND_PORT", str(rewind_port)).replace("STREAM", STREAM).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = (200, page) if self.path == "/" else (404, b"not found\n")
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def find_chromium():
+    """Debian's chromium, installed with apt-get when missing and we are root."""
+    path = shutil.which("chromium")
+    if path:
+        return path
+    if os.geteuid() != 0:
+        raise TestFailure("chromium is not installed; install Debian's chromium package or run as root")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-qq", "chromium"]
+    print("installing chromium with apt-get", flush=True)
+    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, timeout=900).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, timeout=600)
+        if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, timeout=900).returncode != 0:
+            raise TestFailure("apt-get could not install chromium")
+    path = shutil.which("chromium")
+    if not path:
+        raise TestFailure("apt-get installed chromium but it is not on PATH")
+    return path
+
+
+class DevTools:
+    """A minimal WebSocket client (RFC 6455) for the DevTools protocol: masked text frames out, text frames in."""
+
+    def __init__(self, url, timeout=30):
+        parts = urllib.parse.urlsplit(url)
+        if parts.hostname != "127.0.0.1":
+            raise TestFailure(f"refusing DevTools URL not on 127.0.0.1: {url}")
+        self.socket = socket.create_connection(("127.0.0.1", parts.port), timeout=timeout)
+        self.reader = self.socket.makefile("rb")
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.socket.sendall((f"GET {parts.path} HTTP/1.1\r\nHost: 127.0.0.1:{parts.port}\r\nUpgrade: websocket\r\n"
+                             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        status = self.reader.readline()
+        if b" 101 " not in status:
+            raise TestFailure(f"DevTools refused the websocket: {status!r}")
+        while self.reader.readline() not in (b"\r\n", b""):
+            pass
+        self.last_id = 0
+
+    def close(self):
+        self.reader.close()
+        self.socket.close()
+
+    def _read(self, size):
+        data = self.reader.read(size)
+        if len(data) != size:
+            raise TestFailure("DevTools closed the websocket")
+        return data
+
+    def _send(self, text):
+        payload = text.encode()
+        if len(payload) < 126:
+            header = struct.pack("!BB", 0x81, 0x80 | len(payload))
+        elif len(payload) < 1 << 16:
+            header = struct.pack("!BBH", 0x81, 0x80 | 126, len(payload))
+        else:
+            header = struct.pack("!BBQ", 0x81, 0x80 | 127, len(payload))
+        mask = os.urandom(4)
+        self.socket.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _receive(self):
+        """The next text message; a message may span several frames. Ping and pong frames are skipped."""
+        message = b""
+        while True:
+            first, second = self._read(2)
+            size = second & 0x7F
+            if size == 126:
+                size = struct.unpack("!H", self._read(2))[0]
+            elif size == 127:
+                size = struct.unpack("!Q", self._read(8))[0]
+            payload = self._read(size)
+            opcode = first & 0x0F
+            if opcode == 0x8:
+                raise TestFailure("DevTools closed the websocket")
+            if opcode in (0x0, 0x1):
+                message += payload
+                if first & 0x80:
+                    return json.loads(message)
+
+    def call(self, method, **params):
+        self.last_id += 1
+        self._send(json.dumps({"id": self.last_id, "method": method, "params": params}))
+        while True:
+            message = self._receive()
+            if message.get("id") == self.last_id:
+                if "error" in message:
+                    raise TestFailure(f"DevTools {method} failed: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise TestFailure(f"page error evaluating {expression!r}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+
+def start_chromium(workdir, stack):
+    """Headless chromium with remote debugging; returns a DevTools connection to its blank page."""
+    chromium = find_chromium()
+    port = free_port()
+    log = stack.enter_context(open(os.path.join(workdir, "chromium.log"), "wb"))
+    process = subprocess.Popen(
+        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--remote-debugging-port={port}", f"--user-data-dir={os.path.join(workdir, 'chromium-profile')}",
+         "about:blank"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    stack.callback(stop_process, process)
+
+    def page_target():
+        if process.poll() is not None:
+            raise TestFailure(f"chromium exited at start with status {process.returncode}")
+        answer = http_get(port, "/json/list")
+        if answer is None or answer[0] != 200:
+            return None
+        return next((t for t in json.loads(answer[1]) if t.get("type") == "page"), None)
+
+    target = wait_until(page_target, 60, "chromium's DevTools page target")
+    devtools = DevTools(target["webSocketDebuggerUrl"])
+    stack.callback(devtools.close)
+    return devtools
+
+
+def publish(port, n):
+    """Publishes event n, retrying while the server is down; returns its id. The Idempotency-Key makes a retry of
+    a request that was committed but not answered return the original id instead of appending a duplicate."""
+    body = json.dumps({"data": f"event-{n}"})
+    headers = {"Content-Type": "application/json", "Idempotency-Key": f"browser-test-{n}"}
+    deadline = time.monotonic() + PUBLISH_GIVE_UP
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request("POST", f"/v1/streams/{STREAM}/events", body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.1)
+            continue
+        finally:
+            connection.close()
+        if response.status in (200, 201):
+            return json.loads(payload)["ids"][0]
+        if response.status != 503:
+            raise TestFailure(f"publishing event {n}: {response.status} {payload[:300]!r}")
+        time.sleep(0.1)
+    raise TestFailure(f"event {n} was not acknowledged within {PUBLISH_GIVE_UP} s")
+
+
+def publish_all(rewind, count, restart_at):
+    """Publishes events 1..count at PUBLISH_RATE; restarts the server in the background when reaching each number
+    in restart_at, so publishing goes on (and retries) while it is down. Returns the acknowledged (id, data)."""
+    acked, restarts, restart_errors = [], [], []
+
+    def restart():
+        try:
+            rewind.restart()
+        except TestFailure as error:
+            restart_errors.append(error)
+
+    def join_restarts():
+        for thread in restarts:
+            thread.join(timeout=70)
+            if thread.is_alive():
+                raise TestFailure("a server restart did not finish within 70 s")
+
+    next_send = time.monotonic()
+    try:
+        for n in range(1, count + 1):
+            if n in restart_at:
+                join_restarts()
+                restarts.append(threading.Thread(target=restart))
+                restarts[-1].start()
+            acked.append((publish(rewind.port, n), f"event-{n}"))
+            next_send = max(next_send + 1 / PUBLISH_RATE, time.monotonic())
+            time.sleep(max(0.0, next_send - time.monotonic()))
+    finally:
+        join_restarts()  # never leave a restart running behind the cleanup
+    if restart_errors:
+        raise restart_errors[0]
+    return acked
+
+
+def wait_for_delivery(devtools, expected):
+    """Polls the page until it has `expected` events (then a short settle for late duplicates) or the timeout."""
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        state = devtools.evaluate(PAGE_STATE)
+        if state["received"] >= expected or state["readyState"] == 2:  # 2: CLOSED, EventSource gave up
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    return devtools.evaluate(PAGE_STATE), devtools.evaluate("window.received")
+
+
+def first_items(values, limit=10):
+    values = list(values)
+    return ", ".join(map(str, values[:limit])) + (f" ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def differences(acked, received):
+    """What differs between the acknowledged (id, data) pairs, the page's events, and ids 1..N."""
+    problems = []
+    acked_ids = [event_id for event_id, _ in acked]
+    if acked_ids != list(range(1, len(acked) + 1)):
+        problems.append(f"acknowledged ids are not 1..{len(acked)}: {first_items(acked_ids)}")
+    expected = [(str(event_id), data) for event_id, data in acked]
+    got = [(event["id"], event["data"]) for event in received]
+    if got != expected:
+        index = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+        problems.append(f"page has {len(got)} events, {len(expected)} acknowledged; first difference at position "
+                        f"{index + 1}: expected {expected[index] if index < len(expected) else 'nothing'}, "
+                        f"page has {got[index] if index < len(got) else 'nothing'}")
+        page_ids = [event_id for event_id, _ in got]
+        expected_ids = {event_id for event_id, _ in expected}
+        missing = [event_id for event_id, _ in expected if event_id not in set(page_ids)]
+        duplicates = [event_id for event_id, times in Counter(page_ids).items() if times > 1]
+        unexpected = [event_id for event_id in page_ids if event_id not in expected_ids]
+        for name, ids in (("missing", missing), ("duplicated", duplicates), ("not acknowledged", unexpected)):
+            if ids:
+                problems.append(f"{name} ids: {first_items(ids)}")
+    return problems
+
+
+def plural(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def run(args, workdir, stack):
+    binary = os.path.join(workdir, "rewind")
+    shutil.copy2(args.binary, binary)
+    rewind_port = free_port()
+    page_server = serve_page(rewind_port)
+    stack.callback(page_server.server_close)
+    stack.callback(page_server.shutdown)
+    page_origin = f"http://127.0.0.1:{page_server.server_address[1]}"
+    rewind = Rewind(binary, workdir, rewind_port, page_origin)
+    stack.callback(rewind.stop)
+    rewind.start()
+
+    devtools = start_chromium(workdir, stack)
+    devtools.call("Page.navigate", url=page_origin + "/")
+    wait_until(lambda: devtools.evaluate("window.opens >= 1 || (window.es && window.es.readyState === 2)"), 30,
+               "the page's EventSource to open")
+    if devtools.evaluate("window.es.readyState") == 2:
+        raise TestFailure(f"the page's EventSource on {rewind_port} failed and closed (CORS refused or bad response)")
+
+    restart_at = {args.events * (k + 1) // (args.restarts + 2) for k in range(args.restarts)}
+    acked = publish_all(rewind, args.events, restart_at)
+    state, received = wait_for_delivery(devtools, len(acked))
+    problems = differences(acked, received)
+    if state["reconnects"] < args.restarts:
+        problems.append(f"the page saw {state['reconnects']} reconnects (error then open) for {args.restarts} "
+                        f"restarts; opens {state['opens']}, errors {state['errors']}, readyState {state['readyState']}")
+    if problems:
+        raise TestFailure("\n  ".join(problems) + f"\nlast lines of the Rewind log:\n{rewind.log_tail()}")
+    print(f"browser test passed: {len(acked)} events, ids 1..{len(acked)} exactly once in order, "
+          f"{plural(args.restarts, 'server restart')}, {plural(state['reconnects'], 'reconnect')}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", required=True, help="the rewind executable to test (copied first)")
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--restarts", type=int, choices=[1, 2], default=1)
+    args = parser.parse_args()
+    if args.events < 10:
+        parser.error("--events must be at least 10")
+    workdir = tempfile.mkdtemp(prefix="rewind-browser-")
+    try:
+        with contextlib.ExitStack() as stack:
+            run(args, workdir, stack)
+    except TestFailure as failure:
+        print(f"browser test FAILED: {failure}")
+        sys.exit(1)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
