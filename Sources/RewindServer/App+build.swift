@@ -21,7 +21,17 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "rewind"
         ),
-        services: [CommitTicker(hub: log.commits, interval: configuration.heartbeat / 4)],
+        services: [
+            CommitTicker(hub: log.commits, interval: configuration.heartbeat / 4),
+            ExternalCommitWatcher(log: log, interval: configuration.externalCommitPollInterval, logger: logger),
+            MaintenanceService(
+                log: log,
+                recent: recent,
+                policy: configuration.retention,
+                interval: configuration.maintenanceInterval,
+                logger: logger
+            ),
+        ],
         logger: logger
     )
 }

@@ -20,12 +20,28 @@ struct EventStreamSession: Sendable {
     let limit: Int?
     let live: Bool
     let heartbeat: Duration
+    /// Tell the client with `rewind.gap` when events after its cursor were pruned (only for an explicit cursor:
+    /// `from=earliest` asks for whatever is kept).
+    let signalGaps: Bool
+    /// Stream deletions already known when the subscription started.
+    private var deletionsSeen: Int
     /// Events read from the log per page.
     var pageSize = 1000
     /// Most bytes taken from the window for one socket write.
     var maxWriteBytes = 256 << 10
 
-    init(log: EventLog, recent: RecentEvents, filter: EventFilter, position: Int64, limit: Int?, live: Bool, heartbeat: Duration) {
+    init(
+        log: EventLog,
+        recent: RecentEvents,
+        filter: EventFilter,
+        position: Int64,
+        limit: Int?,
+        live: Bool,
+        heartbeat: Duration,
+        signalGaps: Bool
+    ) {
+        self.signalGaps = signalGaps
+        self.deletionsSeen = log.commits.deletionCount
         self.log = log
         self.recent = recent
         self.filter = filter
@@ -40,6 +56,13 @@ struct EventStreamSession: Sendable {
         SSEEncoder.appendRetry(milliseconds: retryMilliseconds, to: &prelude)
         SSEEncoder.appendComment("rewind", to: &prelude)
         prelude.append(UInt8(ascii: "\n"))
+        // A cursor beyond the head comes from another log (restored, or foreign): say so and go on from the head.
+        // The signal carries the head as its id, so a reconnect before the next event resumes from there.
+        let head = try await log.head()
+        if position > head {
+            SSEEncoder.appendFrame(id: head, type: EventType.reset.rawValue, data: "{\"after\":\(position),\"head\":\(head)}", to: &prelude)
+            position = head
+        }
         try await writer.write(ByteBuffer(bytes: prelude))
         var lastWrite = ContinuousClock.now
         var sent = 0
@@ -59,6 +82,11 @@ struct EventStreamSession: Sendable {
             } else {
                 let page = try await log.read(ReadQuery(after: position, filter: filter, limit: want))
                 var bytes: [UInt8] = []
+                if signalGaps, page.prunedThrough > position {
+                    // Events after the cursor were pruned: say so, then go on with the earliest one kept.
+                    let earliest = page.events.first?.id ?? page.scannedThrough + 1
+                    bytes += Self.gapFrame(after: position, earliest: earliest)
+                }
                 for event in page.events {
                     SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &bytes)
                 }
@@ -88,6 +116,7 @@ struct EventStreamSession: Sendable {
                 case .commit:
                     break waiting
                 case .tick:
+                    if coversNewDeletion() { return }
                     if ContinuousClock.now - lastWrite >= heartbeat {
                         try await writer.write(ByteBuffer(bytes: Self.heartbeatLine))
                         lastWrite = .now
@@ -97,6 +126,21 @@ struct EventStreamSession: Sendable {
                 }
             }
         }
+    }
+
+    /// True when a stream this subscription names was deleted since it started: the subscription ends.
+    private mutating func coversNewDeletion() -> Bool {
+        guard log.commits.deletionCount != deletionsSeen else { return false }
+        let deleted = log.commits.deletions(after: deletionsSeen)
+        deletionsSeen += deleted.count
+        return deleted.contains { filter.covers(stream: $0) }
+    }
+
+    /// `rewind.gap` without an id: the client's last event id stays its own cursor.
+    private static func gapFrame(after: Int64, earliest: Int64) -> [UInt8] {
+        var frame: [UInt8] = []
+        frame += Array("event: \(EventType.gap.rawValue)\ndata: {\"after\":\(after),\"earliest\":\(earliest)}\n\n".utf8)
+        return frame
     }
 
     private static let heartbeatLine: [UInt8] = Array(":\n".utf8)

@@ -15,6 +15,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as ValidationError {
             throw Problem(error)
         } catch let error as StoreError {
+            if case .streamDeleted = error { throw Problem(.gone, error.description, field: "stream") }
             throw Problem(.serviceUnavailable, error.description, headers: [.retryAfter: "1"])
         } catch let error as HTTPError {
             let detail: String =

@@ -100,6 +100,31 @@ final class RecentEvents: Sendable {
         }
     }
 
+    /// Empties the window, which then starts at `head`: after events were removed from the log.
+    func reset(head: Int64) {
+        state.withLock { state in
+            state.entries.removeAll()
+            state.bytes = 0
+            state.start = max(head, state.last)
+            state.last = state.start
+        }
+    }
+
+    /// Drops the events up to `id`: the log no longer has them, and the window must not hand out what a reader
+    /// of the log would be told is gone.
+    func drop(through id: Int64) {
+        state.withLock { state in
+            while let first = state.entries.first, first.id <= id {
+                state.bytes -= first.frame.readableBytes
+                state.start = first.id
+                state.entries.removeFirst()
+            }
+            if state.entries.isEmpty, id > state.start {
+                state.start = max(state.start, min(id, state.last))
+            }
+        }
+    }
+
     /// The range the window covers, for metrics and tests.
     var range: (start: Int64, last: Int64, count: Int, bytes: Int) {
         state.withLock { ($0.start, $0.last, $0.entries.count, $0.bytes) }

@@ -55,6 +55,13 @@ extension RewindAPI {
         let limit = try query.get("limit").map { try positiveInt($0, field: "limit", max: nil) }
         let live = try query.get("live").map { try bool($0, field: "live") } ?? true
         let cursor = try await resolve(start)
+        let reconnecting = request.headers[.lastEventID].map { !$0.allSatisfy { $0 == " " || $0 == "\t" } } ?? false
+        if try await isGone(filter, reconnecting: reconnecting) {
+            // 204 tells EventSource to stop reconnecting.
+            return Response(status: .noContent, headers: [.cacheControl: "no-cache"])
+        }
+        let signalGaps: Bool
+        if case .after = start { signalGaps = true } else { signalGaps = false }
         var headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache",
@@ -71,7 +78,8 @@ extension RewindAPI {
             position: cursor,
             limit: limit,
             live: live,
-            heartbeat: configuration.heartbeat
+            heartbeat: configuration.heartbeat,
+            signalGaps: signalGaps
         )
         let retry = configuration.retryMilliseconds
         let hub = log.commits
@@ -91,6 +99,20 @@ extension RewindAPI {
                 try await writer.finish(nil)
             }
         )
+    }
+
+    /// A subscription naming only deleted streams is gone; on a reconnect, so is one naming only streams that
+    /// never had an event (the stream it followed no longer exists).
+    private func isGone(_ filter: EventFilter, reconnecting: Bool) async throws -> Bool {
+        guard !filter.allStreams, filter.prefixes.isEmpty, !filter.names.isEmpty else { return false }
+        for name in filter.names {
+            switch try await log.status(ofStream: name) {
+            case .live: return false
+            case .unknown where !reconnecting: return false
+            case .unknown, .deleted: continue
+            }
+        }
+        return true
     }
 
     // MARK: - JSON
@@ -116,7 +138,11 @@ extension RewindAPI {
         if let until = query.get("until") {
             through = try await log.cursor(since: try time(until, field: "until"))
         }
-        let page = try await log.read(ReadQuery(after: cursor, filter: filter, limit: limit, through: through))
+        let wait = try query.get("wait").map { try longPoll($0) }
+        var page = try await log.read(ReadQuery(after: cursor, filter: filter, limit: limit, through: through))
+        if let wait, page.events.isEmpty {
+            page = try await longPoll(page, cursor: cursor, filter: filter, limit: limit, through: through, until: .now + wait)
+        }
         return jsonResponse(.ok, headers: [.rewindHead: String(page.head)]) { json in
             json.beginObject()
             json.key("events")
@@ -129,6 +155,50 @@ extension RewindAPI {
             json.int(page.head)
             json.endObject()
         }
+    }
+
+    /// Waits until at least one matching event exists after the cursor, re-reading on every commit, or until the
+    /// deadline; returns the last page read.
+    private func longPoll(
+        _ first: ReadPage,
+        cursor: Int64,
+        filter: EventFilter,
+        limit: Int,
+        through: Int64?,
+        until deadline: ContinuousClock.Instant
+    )
+        async throws -> ReadPage
+    {
+        var page = first
+        let hub = log.commits
+        while page.events.isEmpty, ContinuousClock.now < deadline, through.map({ page.scannedThrough < $0 }) ?? true {
+            let position = page.scannedThrough
+            let woken = await withTaskGroup(of: CommitHub.Wake?.self) { group in
+                group.addTask { await hub.wait(after: position) }
+                group.addTask {
+                    try? await Task.sleep(until: deadline)
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            guard let woken, woken != .closed else { break }
+            if woken == .tick { continue }
+            page = try await log.read(ReadQuery(after: max(cursor, position), filter: filter, limit: limit, through: through))
+        }
+        return page
+    }
+
+    private func longPoll(_ text: String) throws -> Duration {
+        guard let seconds = Double(text), seconds >= 0, seconds.isFinite, .milliseconds(Int64(seconds * 1000)) <= configuration.maxLongPoll else {
+            throw Problem(
+                .badRequest,
+                "wait=\(text.prefix(32)) is invalid: expected seconds from 0 to \(configuration.maxLongPoll.components.seconds)",
+                field: "wait"
+            )
+        }
+        return .milliseconds(Int64(seconds * 1000))
     }
 
     // MARK: - Parameters

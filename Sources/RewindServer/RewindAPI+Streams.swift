@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import RewindCore
 import RewindStore
 
@@ -16,10 +17,31 @@ extension RewindAPI {
     /// `GET /v1/streams/{stream}`.
     func showStream(context: BasicRequestContext) async throws -> Response {
         let name = try streamName(context)
-        guard let stream = try await log.stream(named: name.rawValue) else {
+        switch try await log.status(ofStream: name.rawValue) {
+        case .unknown:
             throw Problem(.notFound, "stream \(name) has no events", field: "stream")
+        case .deleted(let time):
+            throw Problem(.gone, "stream \(name) was deleted at \(time)", field: "stream")
+        case .live(let stream):
+            return jsonResponse(.ok) { write(stream, to: &$0) }
         }
-        return jsonResponse(.ok) { write(stream, to: &$0) }
+    }
+
+    /// `DELETE /v1/streams/{stream}`: removes the stream's events and leaves a tombstone; open subscriptions that
+    /// name it end, and reconnects get 204 so EventSource stops retrying.
+    func deleteStream(context: BasicRequestContext) async throws -> Response {
+        let name = try streamName(context)
+        guard try await log.deleteStream(name.rawValue) else {
+            switch try await log.status(ofStream: name.rawValue) {
+            case .deleted(let time): throw Problem(.gone, "stream \(name) was deleted at \(time)", field: "stream")
+            default: throw Problem(.notFound, "stream \(name) has no events", field: "stream")
+            }
+        }
+        // The window may hold the deleted events; subscribers behind it read the log, which no longer has them.
+        recent.reset(head: log.commits.head)
+        log.commits.announceDeletion(of: name.rawValue)
+        context.logger.notice("stream deleted", metadata: ["stream.name": "\(name)"])
+        return Response(status: .noContent)
     }
 
     /// `GET /readyz`: 200 while the store takes writes, 503 otherwise.

@@ -29,6 +29,9 @@ struct RewindAPI: Sendable {
         router.get("/v1/streams/:stream") { _, context in
             try await showStream(context: context)
         }
+        router.delete("/v1/streams/:stream") { _, context in
+            try await deleteStream(context: context)
+        }
         router.get("/healthz") { _, _ in
             jsonResponse(.ok) {
                 $0.beginObject(); $0.key("status"); $0.string("ok"); $0.endObject()

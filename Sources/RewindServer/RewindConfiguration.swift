@@ -19,6 +19,14 @@ public struct RewindConfiguration: Sendable {
     /// Events a JSON read returns without `limit`, and the most it may ask for.
     public var defaultReadLimit: Int
     public var maxReadLimit: Int
+    /// What is kept of each stream, applied every `maintenanceInterval` (`--retention-max-age`,
+    /// `--retention-max-events`, `--stream-retention`).
+    public var retention: RetentionPolicy
+    public var maintenanceInterval: Duration
+    /// How often the database is checked for events other processes appended.
+    public var externalCommitPollInterval: Duration = .milliseconds(50)
+    /// Longest `wait=` a long-polling JSON read may ask for.
+    public var maxLongPoll: Duration = .seconds(60)
     /// Bounds of the shared window of recent events that caught-up subscribers are served from
     /// (`--window-events`, `--window-bytes`).
     public var windowEvents: Int
@@ -37,10 +45,14 @@ public struct RewindConfiguration: Sendable {
         defaultReadLimit: Int = 100,
         maxReadLimit: Int = 10_000,
         corsOrigins: [String] = [],
+        retention: RetentionPolicy = RetentionPolicy(),
+        maintenanceInterval: Duration = .seconds(60),
         windowEvents: Int = 16_384,
         windowBytes: Int = 32 << 20
     ) {
         self.windowEvents = windowEvents
+        self.retention = retention
+        self.maintenanceInterval = maintenanceInterval
         self.windowBytes = windowBytes
         self.corsOrigins = corsOrigins
         self.host = host

@@ -29,6 +29,8 @@ public final class CommitHub: Sendable {
         var waiters: [Int: Waiter] = [:]
         /// Tokens whose task was cancelled before they registered.
         var cancelled: Set<Int> = []
+        /// Streams deleted while this process runs, in order.
+        var deletions: [String] = []
     }
 
     private let state: Mutex<State>
@@ -62,6 +64,20 @@ public final class CommitHub: Sendable {
             return Array(state.waiters.values)
         }
         for waiter in woken { waiter.continuation.resume(returning: .tick) }
+    }
+
+    /// Records that a stream was deleted and wakes every waiter, so subscriptions covering it can end.
+    public func announceDeletion(of stream: String) {
+        state.withLock { $0.deletions.append(stream) }
+        tick()
+    }
+
+    /// How many deletions were announced; a subscription remembers it to spot new ones.
+    public var deletionCount: Int { state.withLock { $0.deletions.count } }
+
+    /// The streams deleted after the first `count` announcements.
+    public func deletions(after count: Int) -> [String] {
+        state.withLock { Array($0.deletions.dropFirst(count)) }
     }
 
     /// Ends every wait, now and later, with `.closed`.

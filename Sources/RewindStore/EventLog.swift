@@ -118,7 +118,7 @@ public final class EventLog: Sendable {
         }
         let results: [Result<AppendResult, any Error>]
         do {
-            results = try await commit(batch.map(\.request)).map { .success($0) }
+            results = try await commit(batch.map(\.request)).map { $0.mapError { $0 as any Error } }
         } catch {
             let failure = Self.storeError(error)
             logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(batch.count)"])
@@ -148,9 +148,9 @@ public final class EventLog: Sendable {
 
     /// One transaction for a group of requests. Commit times never go backwards, also across processes writing
     /// the same file, so `since` can find its place by binary search on ids.
-    private func commit(_ requests: [AppendRequest]) async throws -> [AppendResult] {
+    private func commit(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, StoreError>] {
         let window = configuration.idempotencyWindow.microseconds
-        let (results, previousHead, committed) = try await pool.write { db -> ([AppendResult], Int64, [Event]) in
+        let (results, previousHead, committed) = try await pool.write { db -> ([Result<AppendResult, StoreError>], Int64, [Event]) in
             let previousHead = try Self.head(db)
             var committed: [Event] = []
             let lastTime = try Int64.fetchOne(db.cachedStatement(sql: "SELECT time FROM events ORDER BY id DESC LIMIT 1")) ?? 0
@@ -158,8 +158,9 @@ public final class EventLog: Sendable {
             let insert = try db.cachedStatement(
                 sql: "INSERT INTO events (stream, type, data, json, time, key) VALUES (?, ?, ?, ?, ?, ?)"
             )
-            var results: [AppendResult] = []
+            var results: [Result<AppendResult, StoreError>] = []
             results.reserveCapacity(requests.count)
+            let tombstone = try db.cachedStatement(sql: "SELECT deleted_at FROM streams WHERE name = ? AND deleted_at IS NOT NULL")
             var touched: [String: (count: Int64, first: Int64, last: Int64, bytes: Int64)] = [:]
             for request in requests {
                 let stream = request.stream.rawValue
@@ -172,8 +173,14 @@ public final class EventLog: Sendable {
                     )
                 {
                     results.append(
-                        AppendResult(stream: stream, firstID: row[0], lastID: row[1], time: Timestamp(microseconds: row[2]), replayed: true)
+                        .success(
+                            AppendResult(stream: stream, firstID: row[0], lastID: row[1], time: Timestamp(microseconds: row[2]), replayed: true)
+                        )
                     )
+                    continue
+                }
+                if let deletedAt = try Int64.fetchOne(tombstone, arguments: [stream]) {
+                    results.append(.failure(.streamDeleted(stream, at: Timestamp(microseconds: deletedAt))))
                     continue
                 }
                 var first: Int64 = 0
@@ -209,13 +216,14 @@ public final class EventLog: Sendable {
                 } else {
                     touched[stream] = (count, first, last, bytes)
                 }
-                results.append(AppendResult(stream: stream, firstID: first, lastID: last, time: time, replayed: false))
+                results.append(.success(AppendResult(stream: stream, firstID: first, lastID: last, time: time, replayed: false)))
             }
             let upsert = try db.cachedStatement(
                 sql: """
                     INSERT INTO streams (name, count, first_id, last_id, last_time, bytes) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET count = count + excluded.count, last_id = excluded.last_id,
-                        last_time = excluded.last_time, bytes = bytes + excluded.bytes
+                        last_time = excluded.last_time, bytes = bytes + excluded.bytes,
+                        first_id = CASE WHEN count = 0 THEN excluded.first_id ELSE first_id END
                     """
             )
             for (name, delta) in touched {
@@ -281,13 +289,14 @@ public final class EventLog: Sendable {
             )
         }
         let head = try Self.head(db)
+        let prunedThrough = try Self.prunedThrough(filter, db)
         let scanned: Int64
         if events.count < query.limit {
             scanned = max(query.after, min(head, query.through ?? head))
         } else {
             scanned = events[events.count - 1].id
         }
-        return ReadPage(events: events, scannedThrough: scanned, head: head)
+        return ReadPage(events: events, scannedThrough: scanned, head: head, prunedThrough: prunedThrough)
     }
 
     /// One event by id.
@@ -302,6 +311,25 @@ public final class EventLog: Sendable {
         try await pool.read { db in try Self.head(db) }
     }
 
+    /// The highest id removed from the streams a filter covers.
+    static func prunedThrough(_ filter: EventFilter, _ db: Database) throws -> Int64 {
+        var sql = "SELECT max(pruned_through) FROM streams"
+        var arguments: StatementArguments = []
+        if !filter.allStreams {
+            var alternatives: [String] = []
+            if !filter.names.isEmpty {
+                alternatives.append("name IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
+                _ = arguments.append(contentsOf: StatementArguments(filter.names))
+            }
+            for prefix in filter.prefixes {
+                alternatives.append("name GLOB ?")
+                _ = arguments.append(contentsOf: [prefix + "*"])
+            }
+            sql += " WHERE " + alternatives.joined(separator: " OR ")
+        }
+        return try Int64.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0
+    }
+
     static func head(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'")) ?? 0
     }
@@ -310,18 +338,24 @@ public final class EventLog: Sendable {
     public func streams() async throws -> [StreamInfo] {
         try await pool.read { db in
             try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT name, count, first_id, last_id, last_time, bytes FROM streams ORDER BY name")
+                db.cachedStatement(
+                    sql: "SELECT name, count, first_id, last_id, last_time, bytes FROM streams WHERE deleted_at IS NULL ORDER BY name"
+                )
             ).map(Self.streamInfo)
         }
     }
 
-    /// One stream's counters, or nil if it never had an event.
-    public func stream(named name: String) async throws -> StreamInfo? {
+    /// One stream's counters, or whether it is unknown or deleted.
+    public func status(ofStream name: String) async throws -> StreamStatus {
         try await pool.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT name, count, first_id, last_id, last_time, bytes FROM streams WHERE name = ?"),
-                arguments: [name]
-            ).map(Self.streamInfo)
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT name, count, first_id, last_id, last_time, bytes, deleted_at FROM streams WHERE name = ?"),
+                    arguments: [name]
+                )
+            else { return .unknown }
+            if let deletedAt = row[6] as Int64? { return .deleted(at: Timestamp(microseconds: deletedAt)) }
+            return .live(Self.streamInfo(row))
         }
     }
 
@@ -332,23 +366,25 @@ public final class EventLog: Sendable {
     /// The cursor that starts a read at the first event committed at or after `time`: that event's id minus one,
     /// or the head if there is none. Binary search over ids, since commit times never decrease along ids.
     public func cursor(since time: Timestamp) async throws -> Int64 {
-        try await pool.read { db in
-            let probe = try db.cachedStatement(sql: "SELECT id, time FROM events WHERE id >= ? ORDER BY id LIMIT 1")
-            guard let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, time FROM events ORDER BY id DESC LIMIT 1")),
-                (last[1] as Int64) >= time.microseconds
-            else { return try Self.head(db) }
-            var low: Int64 = 0
-            var high: Int64 = last[0]
-            while low < high {
-                let middle = low + (high - low) / 2
-                guard let row = try Row.fetchOne(probe, arguments: [middle]) else { break }
-                let (id, at): (Int64, Int64) = (row[0], row[1])
-                // "The first event at or after `middle` is late enough" holds from some point on; find that point.
-                if at >= time.microseconds { high = middle } else { low = id + 1 }
-            }
-            let first = try Row.fetchOne(probe, arguments: [low]).map { $0[0] as Int64 } ?? high
-            return first - 1
+        try await pool.read { db in try Self.cursor(since: time, db) }
+    }
+
+    static func cursor(since time: Timestamp, _ db: Database) throws -> Int64 {
+        let probe = try db.cachedStatement(sql: "SELECT id, time FROM events WHERE id >= ? ORDER BY id LIMIT 1")
+        guard let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, time FROM events ORDER BY id DESC LIMIT 1")),
+            (last[1] as Int64) >= time.microseconds
+        else { return try Self.head(db) }
+        var low: Int64 = 0
+        var high: Int64 = last[0]
+        while low < high {
+            let middle = low + (high - low) / 2
+            guard let row = try Row.fetchOne(probe, arguments: [middle]) else { break }
+            let (id, at): (Int64, Int64) = (row[0], row[1])
+            // "The first event at or after `middle` is late enough" holds from some point on; find that point.
+            if at >= time.microseconds { high = middle } else { low = id + 1 }
         }
+        let first = try Row.fetchOne(probe, arguments: [low]).map { $0[0] as Int64 } ?? high
+        return first - 1
     }
 
     /// Throws unless a write transaction can be taken now: the file is writable and not locked by another writer.

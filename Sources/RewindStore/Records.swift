@@ -48,6 +48,65 @@ public struct ReadPage: Sendable {
     public var scannedThrough: Int64
     /// The log's head when the page was read.
     public var head: Int64
+    /// The highest id removed (by retention or deletion) from any stream the query covers; a cursor below it
+    /// has missed events.
+    public var prunedThrough: Int64
+}
+
+/// A stream as the log knows it.
+public enum StreamStatus: Sendable, Equatable {
+    /// Never had an event.
+    case unknown
+    case live(StreamInfo)
+    /// Deleted at this time: its events are gone and its name cannot take new ones.
+    case deleted(at: Timestamp)
+}
+
+/// How long events are kept: a default for every stream and rules for streams by name or trailing-`*` pattern.
+public struct RetentionPolicy: Sendable, Equatable {
+    public struct Limits: Sendable, Equatable {
+        /// Events older than this are removed.
+        public var maxAge: Duration?
+        /// Only the newest this many events of a stream are kept.
+        public var maxEvents: Int64?
+
+        public init(maxAge: Duration? = nil, maxEvents: Int64? = nil) {
+            self.maxAge = maxAge
+            self.maxEvents = maxEvents
+        }
+
+        public var isUnlimited: Bool { maxAge == nil && maxEvents == nil }
+    }
+
+    public var defaults: Limits
+    /// `(pattern, limits)`: the first rule whose pattern covers a stream applies to it instead of the defaults.
+    public var rules: [(pattern: EventFilter, limits: Limits)]
+
+    public init(defaults: Limits = Limits(), rules: [(pattern: EventFilter, limits: Limits)] = []) {
+        self.defaults = defaults
+        self.rules = rules
+    }
+
+    public func limits(for stream: String) -> Limits {
+        rules.first { $0.pattern.covers(stream: stream) }?.limits ?? defaults
+    }
+
+    public var isUnlimited: Bool { defaults.isUnlimited && rules.allSatisfy { $0.limits.isUnlimited } }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.defaults == rhs.defaults && lhs.rules.map(\.pattern) == rhs.rules.map(\.pattern)
+            && lhs.rules.map(\.limits) == rhs.rules.map(\.limits)
+    }
+}
+
+/// What a pruning pass removed.
+public struct PruneReport: Sendable, Equatable {
+    public var events: Int64 = 0
+    public var bytes: Int64 = 0
+    /// Streams that lost events, with the highest id removed from each.
+    public var streams: [String: Int64] = [:]
+
+    public init() {}
 }
 
 /// What `GET /v1/streams` lists for a stream.

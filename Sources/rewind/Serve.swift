@@ -44,6 +44,27 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest publish request body, in bytes.")
     var maxBodyBytes = 32 << 20
 
+    @Option(help: "Remove events older than this from every stream (e.g. 30d, 12h, 90m).")
+    var retentionMaxAge: String?
+
+    @Option(help: "Keep at most this many events of every stream.")
+    var retentionMaxEvents: Int64?
+
+    @Option(
+        name: .customLong("stream-retention"),
+        help: "Retention for streams matching a name or pattern, overriding the defaults (repeatable): 'orders.*:max-age=7d,max-events=1000'."
+    )
+    var streamRetention: [String] = []
+
+    @Option(help: "How often retention is applied (e.g. 60s).")
+    var maintenanceInterval = "60s"
+
+    @Option(help: "Recent events held in memory to serve caught-up subscribers.")
+    var windowEvents = 16_384
+
+    @Option(help: "Most bytes of encoded frames held in that window.")
+    var windowBytes = 32 << 20
+
     @Option(name: .customLong("cors-origin"), help: "Origin allowed to call the API from a browser (repeatable; * for any).")
     var corsOrigins: [String] = []
 
@@ -51,6 +72,11 @@ struct Serve: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func validate() throws {
+        _ = try retentionPolicy()
+        guard DurationText.parse(maintenanceInterval).map({ $0 > .zero }) == true else {
+            throw ValidationError("--maintenance-interval '\(maintenanceInterval)' is not a duration such as 60s")
+        }
+        guard windowEvents > 0, windowBytes > 0 else { throw ValidationError("--window-events and --window-bytes must be positive") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard heartbeat > 0 else { throw ValidationError("--heartbeat must be a positive number of seconds") }
         guard retry >= 0 else { throw ValidationError("--retry must be zero or more milliseconds") }
@@ -70,10 +96,56 @@ struct Serve: AsyncParsableCommand {
             retryMilliseconds: retry,
             publishLimits: PublishLimits(maxEventBytes: maxEventBytes, maxBatchEvents: maxBatchEvents),
             maxBodyBytes: maxBodyBytes,
-            corsOrigins: corsOrigins
+            corsOrigins: corsOrigins,
+            retention: try retentionPolicy(),
+            maintenanceInterval: DurationText.parse(maintenanceInterval)!,
+            windowEvents: windowEvents,
+            windowBytes: windowBytes
         )
         let app = try buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
+    }
+}
+
+extension Serve {
+    /// The retention flags as a policy; throws a usage error naming the flag at fault.
+    func retentionPolicy() throws -> RetentionPolicy {
+        func age(_ text: String, flag: String) throws -> Duration {
+            guard let duration = DurationText.parse(text), duration > .zero else {
+                throw ValidationError("\(flag) '\(text)' is not a duration such as 30d, 12h or 90m")
+            }
+            return duration
+        }
+        if let retentionMaxEvents, retentionMaxEvents < 1 { throw ValidationError("--retention-max-events must be at least 1") }
+        let defaults = RetentionPolicy.Limits(
+            maxAge: try retentionMaxAge.map { try age($0, flag: "--retention-max-age") },
+            maxEvents: retentionMaxEvents
+        )
+        var rules: [(pattern: EventFilter, limits: RetentionPolicy.Limits)] = []
+        for rule in streamRetention {
+            let usage = "--stream-retention '\(rule)' should look like 'orders.*:max-age=7d,max-events=1000'"
+            guard let colon = rule.firstIndex(of: ":") else { throw ValidationError(usage) }
+            let pattern: EventFilter
+            do {
+                pattern = try EventFilter(patterns: [String(rule[..<colon])])
+            } catch {
+                throw ValidationError("\(usage): \(error)")
+            }
+            var limits = RetentionPolicy.Limits()
+            for setting in rule[rule.index(after: colon)...].split(separator: ",") {
+                let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw ValidationError(usage) }
+                switch parts[0] {
+                case "max-age": limits.maxAge = try age(parts[1], flag: "--stream-retention max-age")
+                case "max-events":
+                    guard let count = Int64(parts[1]), count >= 1 else { throw ValidationError("\(usage): max-events must be at least 1") }
+                    limits.maxEvents = count
+                default: throw ValidationError(usage)
+                }
+            }
+            rules.append((pattern, limits))
+        }
+        return RetentionPolicy(defaults: defaults, rules: rules)
     }
 }
 

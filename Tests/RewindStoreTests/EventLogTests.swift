@@ -39,7 +39,7 @@ struct EventLogTests {
         _ = try temporary.open()
         let queue = try DatabaseQueue(path: temporary.path)
         let applied = try queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-        #expect(applied == ["0001_event_log"])
+        #expect(applied == ["0001_event_log", "0002_tombstones_and_retention"])
         let mode = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
     }
@@ -108,13 +108,13 @@ struct EventLogTests {
 
     @Test func idempotencyKeyIsPerStreamAndExpires() async throws {
         let temporary = try TemporaryLog()
-        let log = try temporary.open { $0.idempotencyWindow = .milliseconds(300) }
+        let log = try temporary.open { $0.idempotencyWindow = .seconds(3) }
         let first = try await log.append(try request("s", ["a"], key: "k"))
         let again = try await log.append(try request("s", ["other"], key: "k"))
         #expect(again.replayed && again.ids == first.ids && again.time == first.time)
         let otherStream = try await log.append(try request("t", ["a"], key: "k"))
         #expect(!otherStream.replayed)
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(3200))
         let afterWindow = try await log.append(try request("s", ["a"], key: "k"))
         #expect(!afterWindow.replayed && afterWindow.firstID > otherStream.lastID)
     }
@@ -198,5 +198,68 @@ struct EventLogTests {
         hub.close()
         #expect(await closed == .closed)
         #expect(await hub.wait(after: 1) == .closed)
+    }
+
+    @Test func pruningKeepsTheNewestAndRecordsTheHorizon() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        _ = try await log.append(try request("hot", (1...10).map { "h\($0)" }))
+        _ = try await log.append(try request("audit", (1...5).map { "a\($0)" }))
+        _ = try await log.append(try request("hot", ["h11"]))
+        let policy = RetentionPolicy(
+            defaults: .init(maxEvents: 4),
+            rules: [(pattern: try EventFilter(patterns: ["audit*"]), limits: .init())]
+        )
+        let report = try await log.prune(policy, chunk: 3)
+        #expect(report.events == 7)
+        #expect(report.streams == ["hot": 7])
+        let hot = try await log.read(ReadQuery(after: 0, filter: EventFilter(stream: try StreamName(validating: "hot")), limit: 100))
+        #expect(hot.events.map(\.data) == ["h8", "h9", "h10", "h11"])
+        #expect(hot.prunedThrough == 7)
+        let audit = try await log.read(ReadQuery(after: 0, filter: EventFilter(stream: try StreamName(validating: "audit")), limit: 100))
+        #expect(audit.events.count == 5 && audit.prunedThrough == 0, "a rule without limits keeps everything")
+        guard case .live(let info) = try await log.status(ofStream: "hot") else { Issue.record("hot is live"); return }
+        #expect(info.count == 4 && info.firstID == 8 && info.lastID == 16 && info.bytes == 2 + 2 + 3 + 3)
+        #expect(try await log.prune(policy).events == 0, "pruning again removes nothing")
+        // By age: everything committed before the horizon goes.
+        let byAge = try await log.prune(
+            RetentionPolicy(defaults: .init(maxAge: .seconds(60))),
+            now: Timestamp(microseconds: Timestamp.now().microseconds + 3_600_000_000)
+        )
+        #expect(byAge.events == 9)
+        #expect(try await log.streams().map(\.count) == [0, 0])
+        #expect(try await log.append(try request("hot", ["again"])).firstID == 17)
+        guard case .live(let again) = try await log.status(ofStream: "hot") else { Issue.record("hot is live"); return }
+        #expect(again.count == 1 && again.firstID == 17)
+    }
+
+    @Test func deletedStreamsKeepTheirNameAndRefuseEvents() async throws {
+        let temporary = try TemporaryLog()
+        let log = try temporary.open()
+        _ = try await log.append(try request("gone", ["a", "b"], key: "k"))
+        _ = try await log.append(try request("stays", ["c"]))
+        #expect(try await log.deleteStream("gone"))
+        #expect(try await log.deleteStream("gone") == false)
+        #expect(try await log.deleteStream("never") == false)
+        guard case .deleted = try await log.status(ofStream: "gone") else { Issue.record("gone is deleted"); return }
+        #expect(try await log.status(ofStream: "never") == .unknown)
+        await #expect(throws: StoreError.self) { try await log.append(try request("gone", ["x"])) }
+        let page = try await log.read(ReadQuery(after: 0, filter: .everything, limit: 10))
+        #expect(page.events.map(\.data) == ["c"])
+        #expect(
+            try await log.read(ReadQuery(after: 0, filter: EventFilter(stream: try StreamName(validating: "gone")), limit: 10)).prunedThrough == 2
+        )
+        #expect(try await log.streams().map(\.name) == ["stays"])
+        // Other requests committed in the same group as a refused one are not affected.
+        let refusedRequest = try request("gone", ["y"])
+        let acceptedRequest = try request("stays", ["d"])
+        @Sendable func outcome(_ request: AppendRequest) async -> Result<AppendResult, any Error> {
+            do { return .success(try await log.append(request)) } catch { return .failure(error) }
+        }
+        async let refused = outcome(refusedRequest)
+        async let accepted = log.append(acceptedRequest)
+        let (refusal, acceptance) = try await (refused, accepted)
+        #expect(throws: StoreError.self) { try refusal.get() }
+        #expect(acceptance.firstID == 4)
     }
 }
