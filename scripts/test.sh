@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: one debug build, the kill -9 durability test against the built binary, then the Swift suites
+# Runs every test: one debug build, the kill -9 durability test and the browser EventSource test (headless
+# Chromium, installed when missing) against the built binary, then the Swift suites
 # (unit tests and in-process servers over real loopback HTTP). The test runner's summary is the last output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-format.sh
 swift build --build-tests
 python3 scripts/durability-test.py --binary .build/debug/rewind --rounds 3
+python3 scripts/browser-test.py --binary .build/debug/rewind --restarts 2
 swift test --skip-build
