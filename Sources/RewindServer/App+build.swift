@@ -5,7 +5,8 @@ import RewindStore
 /// Builds the Rewind server: opens (and migrates) the log, wires the routes and the background services.
 /// `rewind serve` runs what this returns; the tests run the same thing in-process.
 public func buildApplication(configuration: RewindConfiguration, logger: Logger) throws -> some ApplicationProtocol {
-    let log = try EventLog(configuration: configuration.store, logger: logger)
+    let metrics = ServerMetrics()
+    let log = try EventLog(configuration: configuration.store, logger: logger, metrics: metrics.factory)
     let recent = RecentEvents(head: log.commits.head, maxEvents: configuration.windowEvents, maxBytes: configuration.windowBytes)
     log.onCommit { previousHead, events in recent.append(previousHead: previousHead, events: events) }
     let router = Router(context: BasicRequestContext.self)
@@ -14,7 +15,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
         router.add(middleware: CORSAllowList(origins: configuration.corsOrigins))
     }
     router.add(middleware: ProblemMiddleware())
-    RewindAPI(log: log, recent: recent, configuration: configuration).addRoutes(to: router)
+    RewindAPI(log: log, recent: recent, metrics: metrics, configuration: configuration).addRoutes(to: router)
     return Application(
         router: router,
         configuration: ApplicationConfiguration(

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Hummingbird
 import NIOCore
 import RewindCore
@@ -14,6 +15,7 @@ import RewindStore
 struct EventStreamSession: Sendable {
     let log: EventLog
     let recent: RecentEvents
+    let metrics: ServerMetrics
     let filter: EventFilter
     /// Every matching event with an id up to here was sent (or lay before the cursor).
     var position: Int64
@@ -33,6 +35,7 @@ struct EventStreamSession: Sendable {
     init(
         log: EventLog,
         recent: RecentEvents,
+        metrics: ServerMetrics,
         filter: EventFilter,
         position: Int64,
         limit: Int?,
@@ -44,6 +47,7 @@ struct EventStreamSession: Sendable {
         self.deletionsSeen = log.commits.deletionCount
         self.log = log
         self.recent = recent
+        self.metrics = metrics
         self.filter = filter
         self.position = position
         self.limit = limit
@@ -52,6 +56,8 @@ struct EventStreamSession: Sendable {
     }
 
     mutating func run(writer: inout any ResponseBodyWriter, retryMilliseconds: Int) async throws {
+        metrics.subscribers.increment()
+        defer { metrics.subscribers.decrement() }
         var prelude: [UInt8] = []
         SSEEncoder.appendRetry(milliseconds: retryMilliseconds, to: &prelude)
         SSEEncoder.appendComment("rewind", to: &prelude)
@@ -62,11 +68,13 @@ struct EventStreamSession: Sendable {
         if position > head {
             SSEEncoder.appendFrame(id: head, type: EventType.reset.rawValue, data: "{\"after\":\(position),\"head\":\(head)}", to: &prelude)
             position = head
+            metrics.resetSignals.increment()
         }
         try await writer.write(ByteBuffer(bytes: prelude))
         var lastWrite = ContinuousClock.now
         var sent = 0
         var fromLog = false
+        var inWindow = false
         while true {
             let want = limit.map { min(pageSize, $0 - sent) } ?? pageSize
             let frames: [ByteBuffer]
@@ -79,13 +87,18 @@ struct EventStreamSession: Sendable {
                 complete = batch.complete
                 position = batch.through
                 usedLog = false
+                inWindow = true
             } else {
+                if inWindow, !fromLog { metrics.slowReaderFallbacks.increment() }
+                inWindow = false
+                metrics.logReads.increment()
                 let page = try await log.read(ReadQuery(after: position, filter: filter, limit: want))
                 var bytes: [UInt8] = []
                 if signalGaps, page.prunedThrough > position {
                     // Events after the cursor were pruned: say so, then go on with the earliest one kept.
                     let earliest = page.events.first?.id ?? page.scannedThrough + 1
                     bytes += Self.gapFrame(after: position, earliest: earliest)
+                    metrics.gapSignals.increment()
                 }
                 for event in page.events {
                     SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &bytes)
@@ -100,6 +113,7 @@ struct EventStreamSession: Sendable {
                 try await writer.write(contentsOf: frames)
                 lastWrite = .now
                 sent += events
+                metrics.deliveries.increment(by: events)
             }
             if let limit, sent >= limit { return }
             if !complete { continue }

@@ -74,6 +74,7 @@ extension RewindAPI {
         let session = EventStreamSession(
             log: log,
             recent: recent,
+            metrics: metrics,
             filter: filter,
             position: cursor,
             limit: limit,

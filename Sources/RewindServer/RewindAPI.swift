@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Prometheus
 import RewindCore
 import RewindStore
 
@@ -8,6 +9,7 @@ import RewindStore
 struct RewindAPI: Sendable {
     let log: EventLog
     let recent: RecentEvents
+    let metrics: ServerMetrics
     let configuration: RewindConfiguration
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -39,6 +41,13 @@ struct RewindAPI: Sendable {
         }
         router.get("/readyz") { _, _ in
             try await ready()
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
+            )
         }
     }
 

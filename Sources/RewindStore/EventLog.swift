@@ -1,3 +1,4 @@
+public import CoreMetrics
 internal import GRDB
 public import Logging
 public import RewindCore
@@ -22,6 +23,7 @@ public final class EventLog: Sendable {
     public let commits: CommitHub
     let pool: DatabasePool
     private let logger: Logger
+    private let metrics: StoreMetrics
     private let writer = Mutex(WriterState())
     private let commitHandler = Mutex<(@Sendable (_ previousHead: Int64, _ events: [Event]) -> Void)?>(nil)
 
@@ -45,9 +47,11 @@ public final class EventLog: Sendable {
     }
 
     /// Opens (creating if needed) the database and applies pending migrations.
-    public init(configuration: StoreConfiguration, logger: Logger) throws {
+    /// - Parameter metrics: where commit counters and timings go (the server's Prometheus registry).
+    public init(configuration: StoreConfiguration, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) throws {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = StoreMetrics(factory: metrics)
         var config = Configuration()
         config.label = "rewind"
         config.busyMode = .timeout(Double(configuration.busyTimeout.microseconds) / 1e6)
@@ -117,13 +121,16 @@ public final class EventLog: Sendable {
             return state.queue
         }
         let results: [Result<AppendResult, any Error>]
+        let started = ContinuousClock.now
         do {
             results = try await commit(batch.map(\.request)).map { $0.mapError { $0 as any Error } }
         } catch {
             let failure = Self.storeError(error)
             logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(batch.count)"])
             results = Array(repeating: .failure(failure), count: batch.count)
+            metrics.commitFailures.increment()
         }
+        metrics.commitDuration.recordInterval(since: started)
         // Pass the lead on before answering anyone, so the next group commits while these responses go out.
         let next: Pending? = writer.withLock { state in
             if let first = state.queue.first { return first }
@@ -231,6 +238,10 @@ public final class EventLog: Sendable {
             }
             return (results, previousHead, committed)
         }
+        metrics.commits.increment()
+        metrics.eventsAppended.increment(by: committed.count)
+        metrics.bytesAppended.increment(by: committed.reduce(0) { $0 + $1.data.utf8.count })
+        metrics.idempotentReplays.increment(by: results.count { (try? $0.get())?.replayed == true })
         if let last = committed.last {
             commitHandler.withLock { $0 }?(previousHead, committed)
             commits.publish(head: last.id)
