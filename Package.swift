@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         // Tests only: a real HTTP client to stream SSE responses; already required by HummingbirdTesting.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
@@ -64,10 +65,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Load generator for `rewind bench`: HTTP publishers and SSE subscribers on raw NIO channels, so the client
+        // costs little next to the server it measures; works against any server by URL templates (Nchan too).
+        .target(
+            name: "RewindBench",
+            dependencies: [
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `rewind` command: argument parsing and wiring only.
         .executableTarget(
             name: "rewind",
             dependencies: [
+                "RewindBench",
                 "RewindServer",
                 "RewindStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,0 +1,141 @@
+import ArgumentParser
+import RewindBench
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a running server over loopback HTTP and print what it sustained.",
+        discussion: """
+            Works against Rewind and against other SSE servers (Nchan) through URL templates in which {stream}
+            stands for the stream or channel name. Subscribers parse `data: <seq> <send time>` payloads, so every
+            subscriber checks that it got every event once and in order, and latency is measured end to end.
+            The client runs on one thread and reports its own CPU time, to show it was not the bottleneck.
+
+            Examples:
+              rewind bench ingest --connections 64 --duration 10
+              rewind bench fanout --subscribers 1000 --rate 1000 --duration 20 --server-pid 1234
+              rewind bench replay --events 1000000 --batch 1000 --subscribe-url 'http://127.0.0.1:8080/v1/streams/{stream}/events?from=earliest'
+              rewind bench idle --connections 10000 --server-pid 1234
+            """,
+        subcommands: [Ingest.self, Fanout.self, Replay.self, Idle.self]
+    )
+
+    struct Common: ParsableArguments {
+        @Option(help: "Publish URL template; {stream} is replaced by the stream name.")
+        var publishURL = "http://127.0.0.1:8080/v1/streams/{stream}/events"
+
+        @Option(help: "Subscribe (SSE) URL template; {stream} is replaced by the stream name.")
+        var subscribeURL = "http://127.0.0.1:8080/v1/streams/{stream}/events"
+
+        @Option(help: "Stream or channel name (default: a fresh one per run).")
+        var stream = "bench\(UInt32.random(in: 0...UInt32.max))"
+
+        @Option(help: "Bytes of data per event (at least the payload's sequence number and time).")
+        var eventSize = 64
+
+        @Flag(help: "Print one JSON object instead of aligned lines.")
+        var json = false
+
+        func templates() throws -> (publish: URLTemplate, subscribe: URLTemplate) {
+            do {
+                return (try URLTemplate(publishURL), try URLTemplate(subscribeURL))
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+
+        func print(_ report: BenchReport) {
+            Swift.print(json ? report.json : report.text)
+        }
+    }
+
+    struct Ingest: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Publish as fast as the server answers over C keep-alive connections.")
+        @OptionGroup var common: Common
+        @Option(help: "Keep-alive connections publishing at once.") var connections = 16
+        @Option(help: "Seconds to run.") var duration = 10.0
+        @Option(help: "Events per request; above 1 sends NDJSON batches (Rewind only).") var batch = 1
+
+        func run() async throws {
+            let (publish, _) = try common.templates()
+            let options = IngestOptions(
+                publish: publish,
+                connections: connections,
+                duration: .milliseconds(Int64(duration * 1000)),
+                batch: batch,
+                eventSize: common.eventSize,
+                stream: common.stream
+            )
+            common.print(try await RewindBench.Bench.ingest(options))
+        }
+    }
+
+    struct Fanout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "S subscribers on one stream while events are published at R a second.")
+        @OptionGroup var common: Common
+        @Option(help: "SSE subscribers.") var subscribers = 100
+        @Option(help: "Events published per second.") var rate = 100
+        @Option(help: "Seconds of publishing.") var duration = 10.0
+        @Option(help: "Subscribers that read one small chunk a second while publishing goes on.") var slowSubscribers = 0
+        @Option(help: "The server's process id, to report its memory.") var serverPID: Int32?
+        @Option(help: "Seconds subscribers may take after publishing ends to receive everything.") var drainTimeout = 120.0
+
+        func run() async throws {
+            let (publish, subscribe) = try common.templates()
+            let options = FanoutOptions(
+                publish: publish,
+                subscribe: subscribe,
+                subscribers: subscribers,
+                rate: rate,
+                duration: .milliseconds(Int64(duration * 1000)),
+                eventSize: common.eventSize,
+                stream: common.stream,
+                serverPID: serverPID,
+                slowSubscribers: slowSubscribers,
+                drainTimeout: .milliseconds(Int64(drainTimeout * 1000))
+            )
+            common.print(try await RewindBench.Bench.fanout(options))
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Publish N events, then read them all from the oldest over one SSE connection.")
+        @OptionGroup var common: Common
+        @Option(help: "Events to store and replay.") var events = 100_000
+        @Option(help: "Events per preload request (NDJSON above 1; Rewind only).") var batch = 1
+        @Flag(help: "The stream already holds the events: skip publishing.") var noPreload = false
+
+        func run() async throws {
+            let (publish, subscribe) = try common.templates()
+            let options = ReplayOptions(
+                publish: publish,
+                subscribe: subscribe,
+                events: events,
+                preloadBatch: batch,
+                eventSize: common.eventSize,
+                stream: common.stream,
+                preload: !noPreload
+            )
+            common.print(try await RewindBench.Bench.replay(options))
+        }
+    }
+
+    struct Idle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hold N idle SSE connections and report the server's memory per connection.")
+        @OptionGroup var common: Common
+        @Option(help: "Connections to hold.") var connections = 1000
+        @Option(help: "The server's process id.") var serverPID: Int32
+        @Option(help: "Seconds to hold them before measuring.") var hold = 2.0
+
+        func run() async throws {
+            let (_, subscribe) = try common.templates()
+            let options = IdleOptions(
+                subscribe: subscribe,
+                connections: connections,
+                stream: common.stream,
+                serverPID: serverPID,
+                hold: .milliseconds(Int64(hold * 1000))
+            )
+            common.print(try await RewindBench.Bench.idle(options))
+        }
+    }
+}
