@@ -14,6 +14,10 @@ public struct FanoutOptions: Sendable {
     public var stream: String
     /// The server's process id, to report its resident memory.
     public var serverPID: Int32?
+    /// Publishing connections, each with one request in flight. Events of one connection are committed in the
+    /// order it sent them, which is what each subscriber checks; several are needed when commits are slower than
+    /// the rate (a server busy delivering to thousands answers each publish later).
+    public var publishers: Int
     /// Subscribers that read one small chunk a second from their socket while events are published, then read at
     /// full speed; they must end with the complete sequence too.
     public var slowSubscribers: Int
@@ -29,9 +33,11 @@ public struct FanoutOptions: Sendable {
         eventSize: Int = 64,
         stream: String,
         serverPID: Int32? = nil,
+        publishers: Int = 1,
         slowSubscribers: Int = 0,
         drainTimeout: Duration = .seconds(120)
     ) {
+        self.publishers = max(1, publishers)
         self.publish = publish
         self.subscribe = subscribe
         self.subscribers = subscribers
@@ -46,10 +52,14 @@ public struct FanoutOptions: Sendable {
 }
 
 /// One subscriber's view of the sequence; confined to the benchmark's event loop.
+///
+/// Sequence numbers interleave the publishers: `n * publishers + publisher`. Each publisher's events must arrive
+/// once each and in the order it sent them.
 final class SequenceChecker: SubscriberSink, @unchecked Sendable {
     var status = 0
     var received: UInt64 = 0
-    var nextExpected: UInt64 = 0
+    private var nextExpected: [UInt64]
+    private let publishers: UInt64
     var duplicates = 0
     var reorders = 0
     var isDisconnected = false
@@ -57,7 +67,9 @@ final class SequenceChecker: SubscriberSink, @unchecked Sendable {
     private var seen: [UInt64] = []
     private let onEvent: (UInt64) -> Void
 
-    init(onEvent: @escaping (UInt64) -> Void) {
+    init(publishers: Int, onEvent: @escaping (UInt64) -> Void) {
+        self.publishers = UInt64(publishers)
+        self.nextExpected = Array(repeating: 0, count: publishers)
         self.onEvent = onEvent
     }
 
@@ -75,26 +87,32 @@ final class SequenceChecker: SubscriberSink, @unchecked Sendable {
         }
         seen[word] |= bit
         received += 1
-        if sequence < nextExpected { reorders += 1 } else { nextExpected = sequence + 1 }
+        let publisher = Int(sequence % publishers)
+        let n = sequence / publishers
+        if n < nextExpected[publisher] { reorders += 1 } else { nextExpected[publisher] = n + 1 }
         onEvent(sentNanoseconds)
     }
 }
 
-/// Paces the publisher; collects what the subscribers saw. Confined to the benchmark's event loop.
-final class FanoutState: PublishSource, @unchecked Sendable {
+/// Paces the publishers; collects what the subscribers saw. Confined to the benchmark's event loop.
+final class FanoutState: @unchecked Sendable {
     let options: FanoutOptions
     var checkers: [SequenceChecker] = []
     var latency = LatencyRecorder()
     var deliveries = 0
     var lastDelivery: UInt64 = 0
     var sent: UInt64 = 0
+    var perPublisherSent: [UInt64]
     var published: UInt64 = 0
     var publishErrors = 0
     var inFlight = 0
     var started: UInt64 = 0
     var deadline: UInt64 = 0
 
-    init(options: FanoutOptions) { self.options = options }
+    init(options: FanoutOptions) {
+        self.options = options
+        perPublisherSent = Array(repeating: 0, count: options.publishers)
+    }
 
     func start() {
         started = ProcessStats.monotonicNanoseconds()
@@ -104,11 +122,13 @@ final class FanoutState: PublishSource, @unchecked Sendable {
 
     var publishing: Bool { started == 0 || ProcessStats.monotonicNanoseconds() < deadline || inFlight > 0 }
 
-    func next() -> (body: ByteBuffer, events: Int)? {
+    func next(publisher: Int) -> (body: ByteBuffer, events: Int)? {
         let now = ProcessStats.monotonicNanoseconds()
         guard started > 0, now < deadline, sent < UInt64(Double(now - started) / 1e9 * Double(options.rate)) + 1 else { return nil }
         var body = ByteBuffer()
-        body.writeString(payload(sequence: sent, size: options.eventSize))
+        let sequence = perPublisherSent[publisher] * UInt64(options.publishers) + UInt64(publisher)
+        body.writeString(payload(sequence: sequence, size: options.eventSize))
+        perPublisherSent[publisher] += 1
         sent += 1
         inFlight += 1
         return (body, 1)
@@ -128,36 +148,21 @@ final class FanoutState: PublishSource, @unchecked Sendable {
         if !slow, now > sentNanoseconds { latency.record(nanoseconds: now - sentNanoseconds) }
     }
 
+    /// One publishing connection's view of the shared pacing.
+    final class Publisher: PublishSource {
+        unowned let state: FanoutState
+        let index: Int
+        init(state: FanoutState, index: Int) {
+            self.state = state
+            self.index = index
+        }
+        func next() -> (body: ByteBuffer, events: Int)? { state.next(publisher: index) }
+        func completed(status: Int, nanoseconds: UInt64, events: Int) { state.completed(status: status, nanoseconds: nanoseconds, events: events) }
+        func disconnected() { state.disconnected() }
+    }
+
     /// True when every subscriber has every published event (or gave up by disconnecting).
     var drained: Bool { checkers.allSatisfy { $0.received >= published || $0.isDisconnected } }
-}
-
-/// Reads from its socket only when told, a little at a time: a client on a slow link.
-final class SlowReader: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-    typealias OutboundIn = NIOAny
-    private var paced = true
-    private var pendingRead = false
-
-    func read(context: ChannelHandlerContext) {
-        if paced { pendingRead = true } else { context.read() }
-    }
-
-    /// One read now.
-    func tick(context: ChannelHandlerContext) {
-        guard paced, pendingRead else { return }
-        pendingRead = false
-        context.read()
-    }
-
-    /// Reads at full speed from now on.
-    func release(context: ChannelHandlerContext) {
-        paced = false
-        if pendingRead {
-            pendingRead = false
-            context.read()
-        }
-    }
 }
 
 extension Bench {
@@ -175,29 +180,23 @@ extension Bench {
         // Subscribers first, all connected before the first event.
         let subscribeTarget = options.subscribe.target(stream: options.stream)
         var channels: [any Channel] = []
-        var slowChannels: [(any Channel, SlowReaderBox)] = []
+        var slowChannels: [any Channel] = []
         for chunkStart in stride(from: 0, to: options.subscribers, by: 200) {
             var futures: [EventLoopFuture<any Channel>] = []
             for index in chunkStart..<min(options.subscribers, chunkStart + 200) {
                 let slow = index < options.slowSubscribers
-                let box = SlowReaderBox()
                 let checker = try await loop.submit {
-                    let checker = SequenceChecker { sentAt in state.record(sentNanoseconds: sentAt, slow: slow) }
+                    let checker = SequenceChecker(publishers: options.publishers) { sentAt in state.record(sentNanoseconds: sentAt, slow: slow) }
                     state.checkers.append(checker)
                     return NIOLoopBound(checker, eventLoop: loop)
                 }.get()
                 let bootstrapFuture = ClientBootstrap(group: loop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelOption(.autoRead, value: !slow)
-                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slow ? 256 : 64 * 1024))
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slow ? 128 : 64 * 1024))
                     .channelOption(.socketOption(.so_rcvbuf), value: slow ? 4096 : 256 * 1024)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            if slow {
-                                let reader = SlowReader()
-                                box.reader = NIOLoopBound(reader, eventLoop: loop)
-                                try channel.pipeline.syncOperations.addHandler(reader)
-                            }
                             try channel.pipeline.syncOperations.addHTTPClientHandlers()
                             try channel.pipeline.syncOperations.addHandler(
                                 SubscribeHandler(host: options.subscribe.host, target: subscribeTarget, sink: checker.value)
@@ -206,35 +205,38 @@ extension Bench {
                     }
                     .connect(host: options.subscribe.host, port: options.subscribe.port)
                 futures.append(bootstrapFuture)
-                if slow { slowChannels.append((try await bootstrapFuture.get(), box)) }
+                if slow { slowChannels.append(try await bootstrapFuture.get()) }
             }
             for future in futures { channels.append(try await future.get()) }
+        }
+        // The slow ones read one small chunk a second (their sockets do not read on their own).
+        let slow = slowChannels
+        let pacing = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { _ in
+            for channel in slow { channel.read() }
         }
         try await waitUntil(loop, timeout: .seconds(60), "every subscriber to be answered") {
             state.checkers.allSatisfy { $0.status != 0 || $0.isDisconnected }
         }
         let refused = try await loop.submit { state.checkers.filter { $0.status != 200 }.count }.get()
         guard refused == 0 else { throw BenchError("\(refused) subscribers were not answered 200") }
-        // The slow ones read one small chunk a second.
-        let pacing = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            for (channel, box) in slowChannels {
-                if let reader = box.reader?.value, let context = try? channel.pipeline.syncOperations.context(handler: reader) {
-                    reader.tick(context: context)
-                }
-            }
-        }
 
-        // The publisher, paced by a 1 ms timer and by its own responses.
+        // The publishers, paced by a 1 ms timer and by their own responses.
         let publishTarget = options.publish.target(stream: options.stream)
         let publisherBox = PublisherBox()
-        let publisher = try await Connector(loop: loop, host: options.publish.host, port: options.publish.port).connect {
-            let handler = PublishHandler(host: options.publish.host, target: publishTarget, contentType: "text/plain", source: state)
-            publisherBox.handler = NIOLoopBound(handler, eventLoop: loop)
-            return handler
-        }.get()
+        var publishers: [any Channel] = []
+        for index in 0..<options.publishers {
+            let source = try await loop.submit { NIOLoopBound(FanoutState.Publisher(state: state, index: index), eventLoop: loop) }.get()
+            publishers.append(
+                try await Connector(loop: loop, host: options.publish.host, port: options.publish.port).connect {
+                    let handler = PublishHandler(host: options.publish.host, target: publishTarget, contentType: "text/plain", source: source.value)
+                    publisherBox.handlers.append(NIOLoopBound(handler, eventLoop: loop))
+                    return handler
+                }.get()
+            )
+        }
         try await loop.submit { state.start() }.get()
         let pacer = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
-            publisherBox.handler?.value.sendIfDue()
+            for handler in publisherBox.handlers { handler.value.sendIfDue() }
         }
         while try await loop.submit({ state.publishing }).get() {
             try await Task.sleep(for: .milliseconds(100))
@@ -244,13 +246,10 @@ extension Bench {
         let rssAfterPublishing = options.serverPID.flatMap(ProcessStats.residentKilobytes)
         // Let the slow subscribers go at full speed, then wait for everyone to have everything.
         pacing.cancel()
-        try await loop.submit {
-            for (channel, box) in slowChannels {
-                if let reader = box.reader?.value, let context = try? channel.pipeline.syncOperations.context(handler: reader) {
-                    reader.release(context: context)
-                }
-            }
-        }.get()
+        for channel in slowChannels {
+            try await channel.setOption(.autoRead, value: true)
+            channel.read()
+        }
         let drainStart = ContinuousClock.now
         while try await !loop.submit({ state.drained }).get(), ContinuousClock.now - drainStart < options.drainTimeout {
             try await Task.sleep(for: .milliseconds(50))
@@ -265,6 +264,7 @@ extension Bench {
             report.add("subscribers", options.subscribers)
             report.add("slow_subscribers", options.slowSubscribers)
             report.add("rate", options.rate)
+            report.add("publishers", options.publishers)
             report.add("seconds", seconds)
             report.add("published", Int(published))
             report.add("publish_errors", state.publishErrors)
@@ -283,7 +283,7 @@ extension Bench {
             report.add("client_cpu_seconds", ProcessStats.cpuSeconds() - cpuBefore)
             return report
         }.get()
-        try? await publisher.close()
+        for publisher in publishers { try? await publisher.close() }
         for channel in channels { try? await channel.close() }
         return report
     }
@@ -313,9 +313,5 @@ extension Bench {
 
 /// Hands a handler created inside a channel initializer to the benchmark's timers.
 final class PublisherBox: @unchecked Sendable {
-    var handler: NIOLoopBound<PublishHandler>?
-}
-
-final class SlowReaderBox: @unchecked Sendable {
-    var reader: NIOLoopBound<SlowReader>?
+    var handlers: [NIOLoopBound<PublishHandler>] = []
 }

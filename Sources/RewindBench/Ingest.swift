@@ -14,7 +14,15 @@ public struct IngestOptions: Sendable {
     public var maxEvents: Int?
     public var stream: String
 
-    public init(publish: URLTemplate, connections: Int, duration: Duration, batch: Int = 1, eventSize: Int = 64, maxEvents: Int? = nil, stream: String) {
+    public init(
+        publish: URLTemplate,
+        connections: Int,
+        duration: Duration,
+        batch: Int = 1,
+        eventSize: Int = 64,
+        maxEvents: Int? = nil,
+        stream: String
+    ) {
         self.publish = publish
         self.connections = connections
         self.duration = duration
@@ -78,7 +86,8 @@ final class IngestState: PublishSource, @unchecked Sendable {
         }
     }
 
-    func disconnected() { disconnects += 1 }
+    /// A connection closed before the run ended.
+    func disconnected() { if !done { disconnects += 1 } }
 }
 
 extension Bench {

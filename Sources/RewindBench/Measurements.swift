@@ -80,7 +80,8 @@ public struct BenchReport: Sendable {
             switch value {
             case .int(let number): return String(number)
             case .double(let number): return number.isFinite ? String(number) : "null"
-            case .string(let text): return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            case .string(let text):
+                return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
             case .object(let values):
                 return "{" + values.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(encode(.double($0.value)))" }.joined(separator: ",") + "}"
             }

@@ -109,8 +109,16 @@ struct EventStreamSession: Sendable {
                 position = page.scannedThrough
                 usedLog = true
             }
+            if frames.count == 1 {
+                try await writer.write(frames[0])
+            } else if !frames.isEmpty {
+                // One buffer through the HTTP pipeline costs less than a pass per frame: copy the shared frames.
+                var joined = ByteBuffer()
+                joined.reserveCapacity(frames.reduce(0) { $0 + $1.readableBytes })
+                for frame in frames { joined.writeImmutableBuffer(frame) }
+                try await writer.write(joined)
+            }
             if !frames.isEmpty {
-                try await writer.write(contentsOf: frames)
                 lastWrite = .now
                 sent += events
                 metrics.deliveries.increment(by: events)

@@ -8,6 +8,12 @@ extension RewindAPI {
     /// `POST /v1/streams/{stream}/events`: validates everything before the writer sees it, so a refused request
     /// writes nothing; answers 201 once the events are durable, or 200 replaying an earlier idempotent result.
     func publish(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        // Publishing runs at high priority: with thousands of subscribers woken by every commit, the executor's
+        // queue is long, and a publish waiting behind them all would stall the writer that feeds them.
+        try await Task(priority: .high) { try await publishNow(request, context: context) }.value
+    }
+
+    private func publishNow(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let stream = try streamName(context)
         let key = try idempotencyKey(request.headers[.idempotencyKey])
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {

@@ -75,6 +75,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "SSE subscribers.") var subscribers = 100
         @Option(help: "Events published per second.") var rate = 100
         @Option(help: "Seconds of publishing.") var duration = 10.0
+        @Option(help: "Publishing connections, each with one request in flight.") var publishers = 1
         @Option(help: "Subscribers that read one small chunk a second while publishing goes on.") var slowSubscribers = 0
         @Option(help: "The server's process id, to report its memory.") var serverPID: Int32?
         @Option(help: "Seconds subscribers may take after publishing ends to receive everything.") var drainTimeout = 120.0
@@ -90,6 +91,7 @@ struct Bench: AsyncParsableCommand {
                 eventSize: common.eventSize,
                 stream: common.stream,
                 serverPID: serverPID,
+                publishers: publishers,
                 slowSubscribers: slowSubscribers,
                 drainTimeout: .milliseconds(Int64(drainTimeout * 1000))
             )
