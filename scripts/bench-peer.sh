@@ -336,9 +336,12 @@ if wanted batch; then
         --connections "$BATCH_CONNECTIONS" --duration "$INGEST_SECONDS" --batch "$BATCH_SIZE"
 fi
 if wanted fanout; then
+    # Several publishing connections (the same for both servers): one connection with one request in flight
+    # cannot keep up the rate once the server is busy delivering to a thousand subscribers.
     for rate in 100 1000; do
+        publishers=$((rate >= 1000 ? 64 : 8))
         both "fanout-$FANOUT_SUBSCRIBERS-x$rate" $((FANOUT_SECONDS + 240)) fanout --publish-url @PUB@ --subscribe-url @SUB@ \
-            --subscribers "$FANOUT_SUBSCRIBERS" --rate "$rate" --duration "$FANOUT_SECONDS" --server-pid @PID@
+            --subscribers "$FANOUT_SUBSCRIBERS" --rate "$rate" --duration "$FANOUT_SECONDS" --publishers "$publishers" --server-pid @PID@
     done
 fi
 if wanted replay; then
