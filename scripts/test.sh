@@ -8,4 +8,6 @@ scripts/check-format.sh
 swift build --build-tests
 python3 scripts/durability-test.py --binary .build/debug/rewind --rounds 3
 python3 scripts/browser-test.py --binary .build/debug/rewind --restarts 2
+python3 scripts/fanout-check.py --binary .build/debug/rewind --subscribers 200 --rate 100 --duration 10 --publishers 16 \
+    --slow 2 --window-events 256 --no-rate-check
 swift test --skip-build
