@@ -260,18 +260,9 @@ public final class EventLog: Sendable {
         var sql = "SELECT id, stream, type, data, json, time, key FROM events WHERE id > ?"
         var arguments: StatementArguments = [query.after]
         let filter = query.filter
-        if !filter.allStreams {
-            // Stream names cannot hold GLOB's special characters, so a prefix pattern is a plain `prefix*`.
-            var alternatives: [String] = []
-            if !filter.names.isEmpty {
-                alternatives.append("stream IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
-                _ = arguments.append(contentsOf: StatementArguments(filter.names))
-            }
-            for prefix in filter.prefixes {
-                alternatives.append("stream GLOB ?")
-                _ = arguments.append(contentsOf: [prefix + "*"])
-            }
-            sql += " AND (" + alternatives.joined(separator: " OR ") + ")"
+        if let streams = streamCondition(filter, column: "stream") {
+            sql += " AND " + streams.sql
+            _ = arguments.append(contentsOf: streams.arguments)
         }
         if let through = query.through {
             sql += " AND id <= ?"
@@ -326,19 +317,28 @@ public final class EventLog: Sendable {
     static func prunedThrough(_ filter: EventFilter, _ db: Database) throws -> Int64 {
         var sql = "SELECT max(pruned_through) FROM streams"
         var arguments: StatementArguments = []
-        if !filter.allStreams {
-            var alternatives: [String] = []
-            if !filter.names.isEmpty {
-                alternatives.append("name IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
-                _ = arguments.append(contentsOf: StatementArguments(filter.names))
-            }
-            for prefix in filter.prefixes {
-                alternatives.append("name GLOB ?")
-                _ = arguments.append(contentsOf: [prefix + "*"])
-            }
-            sql += " WHERE " + alternatives.joined(separator: " OR ")
+        if let streams = streamCondition(filter, column: "name") {
+            sql += " WHERE " + streams.sql
+            arguments = streams.arguments
         }
         return try Int64.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0
+    }
+
+    /// The SQL condition on a stream-name column that a filter's names and patterns make, or nil for all streams.
+    /// Stream names cannot hold GLOB's special characters, so a prefix pattern is a plain `prefix*`.
+    private static func streamCondition(_ filter: EventFilter, column: String) -> (sql: String, arguments: StatementArguments)? {
+        guard !filter.allStreams else { return nil }
+        var alternatives: [String] = []
+        var arguments: StatementArguments = []
+        if !filter.names.isEmpty {
+            alternatives.append("\(column) IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
+            _ = arguments.append(contentsOf: StatementArguments(filter.names))
+        }
+        for prefix in filter.prefixes {
+            alternatives.append("\(column) GLOB ?")
+            _ = arguments.append(contentsOf: [prefix + "*"])
+        }
+        return ("(" + alternatives.joined(separator: " OR ") + ")", arguments)
     }
 
     static func head(_ db: Database) throws -> Int64 {
