@@ -25,7 +25,13 @@ public final class EventLog: Sendable {
     private let logger: Logger
     private let metrics: StoreMetrics
     private let writer = Mutex(WriterState())
-    private let commitHandler = Mutex<(@Sendable (_ previousHead: Int64, _ events: [Event]) -> Void)?>(nil)
+    /// Held in a class: a function value kept directly in a `Mutex` is re-wrapped in a reabstraction thunk on
+    /// every access, and the chain of thunks grows with every commit.
+    private final class CommitObserver: Sendable {
+        let handler: @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void
+        init(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) { self.handler = handler }
+    }
+    private let commitObserver = Mutex<CommitObserver?>(nil)
 
     private struct Pending {
         var token: Int
@@ -106,7 +112,7 @@ public final class EventLog: Sendable {
     /// the commit and the events it added, in id order. Events committed by other processes are not reported;
     /// a `previousHead` other than the last reported id says some were.
     public func onCommit(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) {
-        commitHandler.withLock { $0 = handler }
+        commitObserver.withLock { $0 = CommitObserver(handler) }
     }
 
     /// Stops taking appends; requests already queued are still committed by the current leader.
@@ -243,7 +249,7 @@ public final class EventLog: Sendable {
         metrics.bytesAppended.increment(by: committed.reduce(0) { $0 + $1.data.utf8.count })
         metrics.idempotentReplays.increment(by: results.count { (try? $0.get())?.replayed == true })
         if let last = committed.last {
-            commitHandler.withLock { $0 }?(previousHead, committed)
+            commitObserver.withLock { $0 }?.handler(previousHead, committed)
             commits.publish(head: last.id)
         }
         return results
