@@ -18,6 +18,20 @@ public enum SSEEncoder {
         out.append(lf)
     }
 
+    /// Appends one event frame from raw UTF-8 type and data (as a database hands them out).
+    public static func appendFrame(id: Int64, type: UnsafeBufferPointer<UInt8>, data: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(contentsOf: idPrefix)
+        appendDecimal(id, to: &out)
+        out.append(lf)
+        if !type.elementsEqual(messageType) {
+            out.append(contentsOf: eventPrefix)
+            out.append(contentsOf: type)
+            out.append(lf)
+        }
+        appendData(bytes: data, to: &out)
+        out.append(lf)
+    }
+
     /// One frame as a new buffer.
     public static func frame(id: Int64, type: String, data: String) -> [UInt8] {
         var out: [UInt8] = []
@@ -96,4 +110,5 @@ public enum SSEEncoder {
     private static let idPrefix = Array("id: ".utf8)
     private static let eventPrefix = Array("event: ".utf8)
     private static let dataPrefix = Array("data: ".utf8)
+    private static let messageType = Array("message".utf8)
 }

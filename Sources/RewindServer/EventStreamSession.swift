@@ -92,20 +92,19 @@ struct EventStreamSession: Sendable {
                 if inWindow, !fromLog { metrics.slowReaderFallbacks.increment() }
                 inWindow = false
                 metrics.logReads.increment()
-                let page = try await log.read(ReadQuery(after: position, filter: filter, limit: want))
-                var bytes: [UInt8] = []
+                // Frames are encoded straight from SQLite's bytes, one buffer per page.
+                var (bytes, page) = try await log.scan(ReadQuery(after: position, filter: filter, limit: want), into: [UInt8]()) { out, event in
+                    SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &out)
+                }
                 if signalGaps, page.prunedThrough > position {
                     // Events after the cursor were pruned: say so, then go on with the earliest one kept.
-                    let earliest = page.events.first?.id ?? page.scannedThrough + 1
-                    bytes += Self.gapFrame(after: position, earliest: earliest)
+                    let earliest = page.firstID ?? page.scannedThrough + 1
+                    bytes = Self.gapFrame(after: position, earliest: earliest) + bytes
                     metrics.gapSignals.increment()
                 }
-                for event in page.events {
-                    SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &bytes)
-                }
                 frames = bytes.isEmpty ? [] : [ByteBuffer(bytes: bytes)]
-                events = page.events.count
-                complete = page.events.count < want
+                events = page.count
+                complete = page.count < want
                 position = page.scannedThrough
                 usedLog = true
             }

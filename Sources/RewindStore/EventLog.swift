@@ -320,6 +320,75 @@ public final class EventLog: Sendable {
     }
 
     static func read(_ query: ReadQuery, _ db: Database) throws -> ReadPage {
+        let (sql, arguments) = selectSQL(query)
+        var events: [Event] = []
+        events.reserveCapacity(min(query.limit, 1024))
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try rows.next() {
+            events.append(
+                Event(
+                    id: row[0],
+                    stream: row[1],
+                    type: row[2],
+                    data: row[3],
+                    isJSON: row[4],
+                    time: Timestamp(microseconds: row[5]),
+                    key: row[6]
+                )
+            )
+        }
+        let bounds = try pageBounds(query, count: events.count, lastID: events.last?.id, db)
+        return ReadPage(events: events, scannedThrough: bounds.scannedThrough, head: bounds.head, prunedThrough: bounds.prunedThrough)
+    }
+
+    /// Reads a page as `read` does, but hands each event's type and data to `visit` as raw UTF-8 straight from
+    /// SQLite, valid only during the call, instead of building `Event`s: replays encode frames from it without a
+    /// `String` per field.
+    public func scan<Output: Sendable>(
+        _ query: ReadQuery,
+        into output: Output,
+        _ visit: @escaping @Sendable (inout Output, RawEvent) -> Void
+    ) async throws -> (output: Output, page: PageSummary) {
+        try await pool.read { db in
+            var output = output
+            let (sql, arguments) = Self.selectSQL(query)
+            let statement = try db.cachedStatement(sql: sql)
+            try statement.setArguments(arguments)
+            let handle = statement.sqliteStatement
+            defer { sqlite3_reset(handle) }
+            var count = 0
+            var firstID: Int64?
+            var lastID: Int64?
+            while true {
+                let code = sqlite3_step(handle)
+                if code == SQLITE_DONE { break }
+                guard code == SQLITE_ROW else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
+                let id = sqlite3_column_int64(handle, 0)
+                let type = UnsafeBufferPointer(start: sqlite3_column_text(handle, 2), count: Int(sqlite3_column_bytes(handle, 2)))
+                let data = UnsafeBufferPointer(start: sqlite3_column_text(handle, 3), count: Int(sqlite3_column_bytes(handle, 3)))
+                visit(&output, RawEvent(id: id, type: type, data: data))
+                count += 1
+                firstID = firstID ?? id
+                lastID = id
+            }
+            let bounds = try Self.pageBounds(query, count: count, lastID: lastID, db)
+            return (
+                output,
+                PageSummary(
+                    count: count,
+                    firstID: firstID,
+                    scannedThrough: bounds.scannedThrough,
+                    head: bounds.head,
+                    prunedThrough: bounds.prunedThrough
+                )
+            )
+        }
+    }
+
+    /// The statement of a page read.
+    private static func selectSQL(_ query: ReadQuery) -> (String, StatementArguments) {
         var sql = "SELECT id, stream, type, data, json, time, key FROM events WHERE id > ?"
         var arguments: StatementArguments = [query.after]
         let filter = query.filter
@@ -337,31 +406,22 @@ public final class EventLog: Sendable {
         }
         sql += " ORDER BY id LIMIT ?"
         _ = arguments.append(contentsOf: [query.limit])
-        var events: [Event] = []
-        events.reserveCapacity(min(query.limit, 1024))
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        while let row = try rows.next() {
-            events.append(
-                Event(
-                    id: row[0],
-                    stream: row[1],
-                    type: row[2],
-                    data: row[3],
-                    isJSON: row[4],
-                    time: Timestamp(microseconds: row[5]),
-                    key: row[6]
-                )
-            )
-        }
+        return (sql, arguments)
+    }
+
+    /// How far a page of `count` events looked, and the head and pruning horizon in the same snapshot.
+    private static func pageBounds(_ query: ReadQuery, count: Int, lastID: Int64?, _ db: Database) throws -> (
+        scannedThrough: Int64, head: Int64, prunedThrough: Int64
+    ) {
         let head = try Self.head(db)
-        let prunedThrough = try Self.prunedThrough(filter, db)
+        let prunedThrough = try Self.prunedThrough(query.filter, db)
         let scanned: Int64
-        if events.count < query.limit {
+        if count < query.limit || lastID == nil {
             scanned = max(query.after, min(head, query.through ?? head))
         } else {
-            scanned = events[events.count - 1].id
+            scanned = lastID!
         }
-        return ReadPage(events: events, scannedThrough: scanned, head: head, prunedThrough: prunedThrough)
+        return (scanned, head, prunedThrough)
     }
 
     /// One event by id.

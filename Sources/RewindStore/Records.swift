@@ -53,6 +53,22 @@ public struct ReadPage: Sendable {
     public var prunedThrough: Int64
 }
 
+/// An event as a `scan` hands it over: its type and data as SQLite holds them, valid only during the visit.
+public struct RawEvent {
+    public let id: Int64
+    public let type: UnsafeBufferPointer<UInt8>
+    public let data: UnsafeBufferPointer<UInt8>
+}
+
+/// What a `scan` looked through; the same bounds a `ReadPage` carries.
+public struct PageSummary: Sendable {
+    public var count: Int
+    public var firstID: Int64?
+    public var scannedThrough: Int64
+    public var head: Int64
+    public var prunedThrough: Int64
+}
+
 /// A stream as the log knows it.
 public enum StreamStatus: Sendable, Equatable {
     /// Never had an event.
