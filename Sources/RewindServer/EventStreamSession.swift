@@ -55,7 +55,7 @@ struct EventStreamSession: Sendable {
         self.heartbeat = heartbeat
     }
 
-    mutating func run(writer: inout any ResponseBodyWriter, retryMilliseconds: Int) async throws {
+    mutating func run(writer: inout any ResponseBodyWriter, retryMilliseconds: Int, subscriber: Int) async throws {
         metrics.subscribers.increment()
         defer { metrics.subscribers.decrement() }
         var prelude: [UInt8] = []
@@ -133,7 +133,7 @@ struct EventStreamSession: Sendable {
             fromLog = false
             if !live { return }
             waiting: while true {
-                switch await log.commits.wait(after: position) {
+                switch await log.commits.wait(after: position, subscriber: subscriber) {
                 case .commit:
                     break waiting
                 case .tick:

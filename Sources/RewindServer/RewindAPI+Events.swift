@@ -89,13 +89,18 @@ extension RewindAPI {
             headers: headers,
             body: ResponseBody { writer in
                 var session = session
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
+                // The client going away ends the session's wait; one watcher per connection, no extra tasks.
+                let subscriber = hub.makeSubscriber()
+                defer { hub.forgetSubscriber(subscriber) }
+                try await request.body.consumeWithInboundCloseHandler { _ in
                     // On shutdown every stream ends cleanly, so clients reconnect to the next server with their id.
                     try await withGracefulShutdownHandler {
-                        try await session.run(writer: &writer, retryMilliseconds: retry)
+                        try await session.run(writer: &writer, retryMilliseconds: retry, subscriber: subscriber)
                     } onGracefulShutdown: {
                         hub.close()
                     }
+                } onInboundClosed: {
+                    hub.closeSubscriber(subscriber)
                 }
                 try await writer.finish(nil)
             }

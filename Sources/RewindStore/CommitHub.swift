@@ -20,6 +20,7 @@ public final class CommitHub: Sendable {
     private struct Waiter {
         var position: Int64
         var continuation: CheckedContinuation<Wake, Never>
+        var subscriber: Int?
     }
 
     private struct State {
@@ -31,6 +32,11 @@ public final class CommitHub: Sendable {
         var cancelled: Set<Int> = []
         /// Streams deleted while this process runs, in order.
         var deletions: [String] = []
+        var nextSubscriber = 0
+        /// Subscribers whose client went away; their waits end with `.closed`.
+        var closedSubscribers: Set<Int> = []
+        /// The token a subscriber is waiting under, if it is waiting.
+        var waitingSubscribers: [Int: Int] = [:]
     }
 
     private let state: Mutex<State>
@@ -51,6 +57,7 @@ public final class CommitHub: Sendable {
             for (token, waiter) in state.waiters where waiter.position < head {
                 woken.append(waiter)
                 state.waiters[token] = nil
+                if let subscriber = waiter.subscriber { state.waitingSubscribers[subscriber] = nil }
             }
             return woken
         }
@@ -60,7 +67,10 @@ public final class CommitHub: Sendable {
     /// Wakes every waiter with `.tick`.
     public func tick() {
         let woken = state.withLock { state in
-            defer { state.waiters.removeAll(keepingCapacity: true) }
+            defer {
+                state.waiters.removeAll(keepingCapacity: true)
+                state.waitingSubscribers.removeAll(keepingCapacity: true)
+            }
             return Array(state.waiters.values)
         }
         for waiter in woken { waiter.continuation.resume(returning: .tick) }
@@ -84,14 +94,45 @@ public final class CommitHub: Sendable {
     public func close() {
         let woken = state.withLock { state in
             state.closed = true
-            defer { state.waiters.removeAll() }
+            defer {
+                state.waiters.removeAll()
+                state.waitingSubscribers.removeAll()
+            }
             return Array(state.waiters.values)
         }
         for waiter in woken { waiter.continuation.resume(returning: .closed) }
     }
 
-    /// Suspends until the head is past `position`, the next tick, closing, or cancellation of the calling task.
-    public func wait(after position: Int64) async -> Wake {
+    /// A new subscriber identity, so `closeSubscriber` can end that subscriber's waits (its client went away)
+    /// without a task of its own watching the connection.
+    public func makeSubscriber() -> Int {
+        state.withLock { state in
+            state.nextSubscriber += 1
+            return state.nextSubscriber
+        }
+    }
+
+    /// Ends the subscriber's current and later waits with `.closed`.
+    public func closeSubscriber(_ subscriber: Int) {
+        let waiter: Waiter? = state.withLock { state in
+            state.closedSubscribers.insert(subscriber)
+            guard let token = state.waitingSubscribers.removeValue(forKey: subscriber) else { return nil }
+            return state.waiters.removeValue(forKey: token)
+        }
+        waiter?.continuation.resume(returning: .closed)
+    }
+
+    /// Drops what the hub kept about a subscriber that has finished.
+    public func forgetSubscriber(_ subscriber: Int) {
+        state.withLock { state in
+            state.closedSubscribers.remove(subscriber)
+            state.waitingSubscribers[subscriber] = nil
+        }
+    }
+
+    /// Suspends until the head is past `position`, the next tick, closing (of the hub or of `subscriber`), or
+    /// cancellation of the calling task.
+    public func wait(after position: Int64, subscriber: Int? = nil) async -> Wake {
         let token = state.withLock { state in
             state.nextToken += 1
             return state.nextToken
@@ -101,15 +142,20 @@ public final class CommitHub: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
                 let immediate: Wake? = state.withLock { state in
                     if state.cancelled.remove(token) != nil || state.closed { return .closed }
+                    if let subscriber, state.closedSubscribers.contains(subscriber) { return .closed }
                     if state.head > position { return .commit }
-                    state.waiters[token] = Waiter(position: position, continuation: continuation)
+                    state.waiters[token] = Waiter(position: position, continuation: continuation, subscriber: subscriber)
+                    if let subscriber { state.waitingSubscribers[subscriber] = token }
                     return nil
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
             let waiter = state.withLock { state in
-                if let waiter = state.waiters.removeValue(forKey: token) { return Optional(waiter) }
+                if let waiter = state.waiters.removeValue(forKey: token) {
+                    if let subscriber = waiter.subscriber { state.waitingSubscribers[subscriber] = nil }
+                    return Optional(waiter)
+                }
                 state.cancelled.insert(token)
                 return nil
             }

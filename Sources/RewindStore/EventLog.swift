@@ -410,7 +410,12 @@ public final class EventLog: Sendable {
     }
 
     /// How far a page of `count` events looked, and the head and pruning horizon in the same snapshot.
-    private static func pageBounds(_ query: ReadQuery, count: Int, lastID: Int64?, _ db: Database) throws -> (
+    private static func pageBounds(
+        _ query: ReadQuery,
+        count: Int,
+        lastID: Int64?,
+        _ db: Database
+    ) throws -> (
         scannedThrough: Int64, head: Int64, prunedThrough: Int64
     ) {
         let head = try Self.head(db)

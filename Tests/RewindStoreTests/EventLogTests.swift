@@ -193,6 +193,14 @@ struct EventLogTests {
         let cancelled = Task { await hub.wait(after: 1) }
         cancelled.cancel()
         #expect(await cancelled.value == .closed)
+        // A subscriber whose client went away: its wait ends, now and later; others keep waiting.
+        let subscriber = hub.makeSubscriber()
+        async let dropped = hub.wait(after: 1, subscriber: subscriber)
+        try await Task.sleep(for: .milliseconds(50))
+        hub.closeSubscriber(subscriber)
+        #expect(await dropped == .closed)
+        #expect(await hub.wait(after: 1, subscriber: subscriber) == .closed)
+        hub.forgetSubscriber(subscriber)
         async let closed = hub.wait(after: 1)
         try await Task.sleep(for: .milliseconds(50))
         hub.close()
