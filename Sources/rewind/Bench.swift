@@ -54,6 +54,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Keep-alive connections publishing at once.") var connections = 16
         @Option(help: "Seconds to run.") var duration = 10.0
         @Option(help: "Events per request; above 1 sends NDJSON batches (Rewind only).") var batch = 1
+        @Option(help: "Stop after this many events (to fill a log), even before the duration ends.") var events: Int?
 
         func run() async throws {
             let (publish, _) = try common.templates()
@@ -63,6 +64,7 @@ struct Bench: AsyncParsableCommand {
                 duration: .milliseconds(Int64(duration * 1000)),
                 batch: batch,
                 eventSize: common.eventSize,
+                maxEvents: events,
                 stream: common.stream
             )
             common.print(try await RewindBench.Bench.ingest(options))
