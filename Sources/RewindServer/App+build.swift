@@ -23,13 +23,13 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
             serverName: "rewind"
         ),
         services: [
-            CommitTicker(hub: log.commits, interval: configuration.heartbeat / 4),
-            ExternalCommitWatcher(log: log, interval: configuration.externalCommitPollInterval, logger: logger),
-            MaintenanceService(
-                log: log,
+            BackgroundChores.heartbeat(log.commits, every: configuration.heartbeat / 4),
+            BackgroundChores.externalCommits(log, every: configuration.externalCommitPollInterval, logger: logger),
+            BackgroundChores.maintenance(
+                log,
                 recent: recent,
                 policy: configuration.retention,
-                interval: configuration.maintenanceInterval,
+                every: configuration.maintenanceInterval,
                 logger: logger
             ),
         ],

@@ -24,7 +24,7 @@ public struct RewindConfiguration: Sendable {
     public var retention: RetentionPolicy
     public var maintenanceInterval: Duration
     /// How often the database is checked for events other processes appended.
-    public var externalCommitPollInterval: Duration = .milliseconds(50)
+    public var externalCommitPollInterval: Duration = .milliseconds(25)
     /// Longest `wait=` a long-polling JSON read may ask for.
     public var maxLongPoll: Duration = .seconds(60)
     /// Bounds of the shared window of recent events that caught-up subscribers are served from
