@@ -83,7 +83,7 @@ final class RecentEvents: Sendable {
             guard position < state.last else { return Batch(frames: [], through: position, complete: true) }
             // Ids in the window are consecutive, so the first event after `position` is found by subtraction.
             var index = Int(position - state.start)
-            guard state.entries[index].id == position + 1 else { return nil }
+            guard index < state.entries.count, state.entries[index].id == position + 1 else { return nil }
             var frames: [ByteBuffer] = []
             var bytes = 0
             var through = position
