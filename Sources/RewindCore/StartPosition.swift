@@ -10,15 +10,16 @@ public enum StartPosition: Sendable, Equatable {
     case since(Timestamp)
 
     /// Picks the starting point by SPEC §2's precedence: `Last-Event-ID` header, then `after`/`last_event_id`, then
-    /// `from`, then `since`, else `latest`. An empty `Last-Event-ID` counts as absent, as `EventSource` never sends one.
+    /// `from`, then `since`, else `otherwise` (SSE: `latest`; the JSON read: `earliest`).
     public static func resolve(
         lastEventIDHeader: String?,
         after: String?,
         lastEventIDParameter: String?,
         from: String?,
-        since: String?
+        since: String?,
+        otherwise: StartPosition = .latest
     ) throws(ValidationError) -> StartPosition {
-        if let header = lastEventIDHeader?.trimmingSpaces(), !header.isEmpty {
+        if let header = lastEventID(header: lastEventIDHeader) {
             return .after(try parseCursor(header, field: "Last-Event-ID"))
         }
         if let after {
@@ -40,7 +41,14 @@ public enum StartPosition: Sendable, Equatable {
             }
             return .since(time)
         }
-        return .latest
+        return otherwise
+    }
+
+    /// The `Last-Event-ID` header's value, or nil when absent or blank: `EventSource` never sends an empty one, so
+    /// a blank header is not a reconnect.
+    public static func lastEventID(header: String?) -> String? {
+        guard let value = header?.trimmingSpaces(), !value.isEmpty else { return nil }
+        return value
     }
 
     /// A cursor is a non-negative decimal event id.

@@ -51,11 +51,11 @@ extension RewindAPI {
 
     private func subscribe(_ request: Request, filter: EventFilter) async throws -> Response {
         let query = request.uri.queryParameters
-        let start = try startPosition(request)
+        let start = try startPosition(request, since: query.get("since"), otherwise: .latest)
         let limit = try query.get("limit").map { try positiveInt($0, field: "limit", max: nil) }
         let live = try query.get("live").map { try bool($0, field: "live") } ?? true
         let cursor = try await resolve(start)
-        let reconnecting = request.headers[.lastEventID].map { !$0.allSatisfy { $0 == " " || $0 == "\t" } } ?? false
+        let reconnecting = StartPosition.lastEventID(header: request.headers[.lastEventID]) != nil
         if try await isGone(filter, reconnecting: reconnecting) {
             // 204 tells EventSource to stop reconnecting.
             return Response(status: .noContent, headers: [.cacheControl: "no-cache"])
@@ -126,17 +126,11 @@ extension RewindAPI {
     private func readJSON(_ request: Request, filter: EventFilter) async throws -> Response {
         let query = request.uri.queryParameters
         // A JSON read starts at the beginning of the log unless told otherwise; `since` and `until` are filters.
-        let start = try StartPosition.resolve(
-            lastEventIDHeader: request.headers[.lastEventID],
-            after: query.get("after"),
-            lastEventIDParameter: query.get("last_event_id"),
-            from: query.get("from"),
-            since: nil
-        )
+        let start = try startPosition(request, since: nil, otherwise: .earliest)
         let limit =
             try query.get("limit").map { try positiveInt($0, field: "limit", max: configuration.maxReadLimit) }
             ?? configuration.defaultReadLimit
-        var cursor = try await resolve(start == .latest && query.get("from") == nil ? .earliest : start)
+        var cursor = try await resolve(start)
         if let since = query.get("since") {
             cursor = max(cursor, try await log.cursor(since: try time(since, field: "since")))
         }
@@ -144,7 +138,7 @@ extension RewindAPI {
         if let until = query.get("until") {
             through = try await log.cursor(since: try time(until, field: "until"))
         }
-        let wait = try query.get("wait").map { try longPoll($0) }
+        let wait = try query.get("wait").map { try waitDuration($0) }
         var page = try await log.read(ReadQuery(after: cursor, filter: filter, limit: limit, through: through))
         if let wait, page.events.isEmpty {
             page = try await longPoll(page, cursor: cursor, filter: filter, limit: limit, through: through, until: .now + wait)
@@ -196,27 +190,31 @@ extension RewindAPI {
         return page
     }
 
-    private func longPoll(_ text: String) throws -> Duration {
-        guard let seconds = Double(text), seconds >= 0, seconds.isFinite, .milliseconds(Int64(seconds * 1000)) <= configuration.maxLongPoll else {
+    /// The `wait=` parameter: seconds, at most `maxLongPoll`.
+    private func waitDuration(_ text: String) throws -> Duration {
+        guard let seconds = Double(text), seconds >= 0, seconds.isFinite, case let wait = Duration.milliseconds(Int64(seconds * 1000)),
+            wait <= configuration.maxLongPoll
+        else {
             throw Problem(
                 .badRequest,
                 "wait=\(text.prefix(32)) is invalid: expected seconds from 0 to \(configuration.maxLongPoll.components.seconds)",
                 field: "wait"
             )
         }
-        return .milliseconds(Int64(seconds * 1000))
+        return wait
     }
 
     // MARK: - Parameters
 
-    private func startPosition(_ request: Request) throws -> StartPosition {
+    private func startPosition(_ request: Request, since: String?, otherwise: StartPosition) throws -> StartPosition {
         let query = request.uri.queryParameters
         return try StartPosition.resolve(
             lastEventIDHeader: request.headers[.lastEventID],
             after: query.get("after"),
             lastEventIDParameter: query.get("last_event_id"),
             from: query.get("from"),
-            since: query.get("since")
+            since: since,
+            otherwise: otherwise
         )
     }
 

@@ -29,6 +29,12 @@ struct NamesAndTimeTests {
                 == .since(Timestamp(rfc3339: "2026-01-01T00:00:00Z")!)
         )
         #expect(try StartPosition.resolve(lastEventIDHeader: nil, after: nil, lastEventIDParameter: nil, from: nil, since: nil) == .latest)
+        #expect(
+            try StartPosition.resolve(lastEventIDHeader: " ", after: nil, lastEventIDParameter: nil, from: nil, since: nil, otherwise: .earliest)
+                == .earliest
+        )
+        #expect(StartPosition.lastEventID(header: " 12 ") == "12")
+        #expect(StartPosition.lastEventID(header: " \t") == nil)
     }
 
     @Test(arguments: [
