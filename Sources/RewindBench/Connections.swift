@@ -148,19 +148,18 @@ final class SubscribeHandler: ChannelInboundHandler {
         // "data: " then digits, a space, digits.
         guard bytes.count > 6, bytes[0] == 0x64, bytes[1] == 0x61, bytes[2] == 0x74, bytes[3] == 0x61, bytes[4] == 0x3A else { return }
         var index = bytes[5] == 0x20 ? 6 : 5
-        var sequence: UInt64 = 0
-        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
-            sequence = sequence &* 10 &+ UInt64(bytes[index] - 0x30)
-            index += 1
+        func number() -> UInt64 {
+            var value: UInt64 = 0
+            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+                value = value &* 10 &+ UInt64(bytes[index] - 0x30)
+                index += 1
+            }
+            return value
         }
+        let sequence = number()
         guard index < bytes.count, bytes[index] == 0x20 else { return }
         index += 1
-        var sent: UInt64 = 0
-        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
-            sent = sent &* 10 &+ UInt64(bytes[index] - 0x30)
-            index += 1
-        }
-        sink.received(sequence: sequence, sentNanoseconds: sent)
+        sink.received(sequence: sequence, sentNanoseconds: number())
     }
 }
 

@@ -63,7 +63,6 @@ final class SequenceChecker: SubscriberSink, @unchecked Sendable {
     var duplicates = 0
     var reorders = 0
     var isDisconnected = false
-    var bytesReceived = 0
     private var seen: [UInt64] = []
     private let onEvent: (UInt64) -> Void
 
@@ -74,7 +73,7 @@ final class SequenceChecker: SubscriberSink, @unchecked Sendable {
     }
 
     func connected(status: Int) { self.status = status }
-    func bytes(_ count: Int) { bytesReceived += count }
+    func bytes(_ count: Int) {}
     func disconnected() { isDisconnected = true }
 
     func received(sequence: UInt64, sentNanoseconds: UInt64) {

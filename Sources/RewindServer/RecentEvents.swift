@@ -124,9 +124,4 @@ final class RecentEvents: Sendable {
             }
         }
     }
-
-    /// The range the window covers, for metrics and tests.
-    var range: (start: Int64, last: Int64, count: Int, bytes: Int) {
-        state.withLock { ($0.start, $0.last, $0.entries.count, $0.bytes) }
-    }
 }
