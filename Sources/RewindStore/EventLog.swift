@@ -338,12 +338,12 @@ public final class EventLog: Sendable {
             )
         }
         let bounds = try pageBounds(query, count: events.count, lastID: events.last?.id, db)
-        return ReadPage(events: events, scannedThrough: bounds.scannedThrough, head: bounds.head, prunedThrough: bounds.prunedThrough)
+        return ReadPage(events: events, scannedThrough: bounds.scannedThrough, head: bounds.head)
     }
 
     /// Reads a page as `read` does, but hands each event's type and data to `visit` as raw UTF-8 straight from
     /// SQLite, valid only during the call, instead of building `Event`s: replays encode frames from it without a
-    /// `String` per field.
+    /// `String` per field. The summary also carries the pruning horizon of the streams read.
     public func scan<Output: Sendable>(
         _ query: ReadQuery,
         into output: Output,
@@ -374,6 +374,8 @@ public final class EventLog: Sendable {
                 lastID = id
             }
             let bounds = try Self.pageBounds(query, count: count, lastID: lastID, db)
+            // Only subscriptions need the pruning horizon (to signal a gap), so only `scan` reads it.
+            let prunedThrough = try Self.prunedThrough(query.filter, db)
             return (
                 output,
                 PageSummary(
@@ -381,7 +383,7 @@ public final class EventLog: Sendable {
                     firstID: firstID,
                     scannedThrough: bounds.scannedThrough,
                     head: bounds.head,
-                    prunedThrough: bounds.prunedThrough
+                    prunedThrough: prunedThrough
                 )
             )
         }
@@ -409,24 +411,16 @@ public final class EventLog: Sendable {
         return (sql, arguments)
     }
 
-    /// How far a page of `count` events looked, and the head and pruning horizon in the same snapshot.
-    private static func pageBounds(
-        _ query: ReadQuery,
-        count: Int,
-        lastID: Int64?,
-        _ db: Database
-    ) throws -> (
-        scannedThrough: Int64, head: Int64, prunedThrough: Int64
-    ) {
+    /// How far a page of `count` events looked, and the head in the same snapshot.
+    private static func pageBounds(_ query: ReadQuery, count: Int, lastID: Int64?, _ db: Database) throws -> (scannedThrough: Int64, head: Int64) {
         let head = try Self.head(db)
-        let prunedThrough = try Self.prunedThrough(query.filter, db)
         let scanned: Int64
         if count < query.limit || lastID == nil {
             scanned = max(query.after, min(head, query.through ?? head))
         } else {
             scanned = lastID!
         }
-        return (scanned, head, prunedThrough)
+        return (scanned, head)
     }
 
     /// One event by id.

@@ -48,9 +48,6 @@ public struct ReadPage: Sendable {
     public var scannedThrough: Int64
     /// The log's head when the page was read.
     public var head: Int64
-    /// The highest id removed (by retention or deletion) from any stream the query covers; a cursor below it
-    /// has missed events.
-    public var prunedThrough: Int64
 }
 
 /// An event as a `scan` hands it over: its type and data as SQLite holds them, valid only during the visit.
@@ -66,6 +63,8 @@ public struct PageSummary: Sendable {
     public var firstID: Int64?
     public var scannedThrough: Int64
     public var head: Int64
+    /// The highest id removed (by retention or deletion) from any stream the query covers; a cursor below it
+    /// has missed events.
     public var prunedThrough: Int64
 }
 
