@@ -41,7 +41,7 @@ public enum PublishBody {
                 "charset \(quoted(charset)) is not supported: Rewind stores UTF-8 only"
             )
         }
-        guard String(validating: body, as: UTF8.self) != nil else {
+        guard let text = String(validating: body, as: UTF8.self) else {
             throw ValidationError(.unsupportedMediaType, field: "body", "request body is not valid UTF-8")
         }
         let events: [NewEvent]
@@ -55,7 +55,7 @@ public enum PublishBody {
         case let type where type.hasPrefix("text/"):
             let eventType = try typeParameter.map { v throws(ValidationError) in try EventType(validating: v, field: "type") } ?? .message
             guard body.count <= limits.maxEventBytes else { throw tooLarge(field: "data", size: body.count, limits: limits) }
-            events = [NewEvent(type: eventType, data: String(decoding: body, as: UTF8.self))]
+            events = [NewEvent(type: eventType, data: text)]
         default:
             throw ValidationError(
                 .unsupportedMediaType,
