@@ -12,7 +12,7 @@ struct CORSAllowList<Context: RequestContext>: RouterMiddleware {
 
     init(origins: [String]) {
         let allowHeaders: [HTTPField.Name] = [.accept, .authorization, .contentType, .origin, .lastEventID, .idempotencyKey, .cacheControl]
-        let exposed = ["Location", "Rewind-Head", "Idempotent-Replayed", "Retry-After"]
+        let exposed = ["Location", "Rewind-Head", "Idempotent-Replayed", "Retry-After", "WWW-Authenticate"]
         let methods: [HTTPRequest.Method] = [.get, .post, .delete, .head, .options]
         if origins.contains("*") {
             anyOrigin = CORSMiddleware(

@@ -14,6 +14,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw problem
         } catch let error as ValidationError {
             throw Problem(error)
+        } catch let error as AuthError {
+            throw error.problem
         } catch let error as StoreError {
             if case .streamDeleted = error { throw Problem(.gone, error.description, field: "stream") }
             throw Problem(.serviceUnavailable, error.description, headers: [.retryAfter: "1"])

@@ -14,7 +14,9 @@ extension RewindAPI {
     }
 
     private func publishNow(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let access = try await access(request)
         let stream = try streamName(context)
+        try access.require(publishTo: stream)
         let key = try idempotencyKey(request.headers[.idempotencyKey])
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
             throw bodyTooLarge()
