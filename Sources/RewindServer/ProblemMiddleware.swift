@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
 import RewindCore
 import RewindStore
 
@@ -27,6 +28,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 default: error.body ?? error.status.reasonPhrase
                 }
             throw Problem(error.status, detail, headers: error.headers)
+        } catch let error as HTTPParserError {
+            // A body cut short (the client closed its side before Content-Length bytes) or otherwise malformed.
+            throw Problem(.badRequest, "the request is malformed: \(error)", field: "body")
         } catch is CancellationError {
             throw CancellationError()
         } catch {

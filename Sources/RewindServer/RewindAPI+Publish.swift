@@ -26,6 +26,9 @@ extension RewindAPI {
             body = try await request.body.collect(upTo: configuration.maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw bodyTooLarge()
+        } catch is NIOTooManyBytesError {
+            // A chunked body has no Content-Length to refuse it by; it is refused once it grows past the limit.
+            throw bodyTooLarge()
         }
         let events = try PublishBody.parse(
             Array(body.readableBytesView),

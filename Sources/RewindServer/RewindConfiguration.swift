@@ -43,8 +43,8 @@ public struct RewindConfiguration: Sendable {
     public var maxSubscribersPerSubject: Int = 1_000
     /// Streams and patterns one subscription may name (`--max-streams-per-subscription`).
     public var maxStreamsPerSubscription: Int = 64
-    /// Largest request head: the request line and all headers (`--max-header-bytes`); over it the connection is
-    /// answered 431 and closed.
+    /// Largest request head: the request line and all headers (`--max-header-bytes`); over it the HTTP decoder
+    /// answers a bare 400 and closes the connection.
     public var maxHeaderBytes: Int = 16 << 10
     /// A connection that has not sent a complete request for this long is closed (`--idle-timeout`); open
     /// responses such as SSE streams are not idle.
