@@ -627,6 +627,9 @@ def main():
             failures.append(f"{len(flood.unexpected)}+ invalid requests got an unexpected answer; first: "
                             + "; ".join(flood.unexpected[:5]))
         print("flood-test: slowloris connections: " + ", ".join(f"{k}: {v}" for k, v in sorted(slow_results.items())))
+        if slow_results["still open at the end"]:
+            print(f"flood-test: note: the server kept {slow_results['still open at the end']} connections with an "
+                  f"unfinished request head open for the whole {flood_elapsed:.0f} s flood")
     except RuntimeError:
         pass
     finally:

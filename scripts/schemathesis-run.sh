@@ -4,21 +4,21 @@
 #
 # Usage: scripts/schemathesis-run.sh [BINARY]      (default .build/debug/rewind)
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (default 40 per operation), SCHEMATHESIS_MAX_TIME (default 150 s),
-#              SCHEMATHESIS_SEED (reproduce a run), SCHEMATHESIS_WORKERS (default 1: several
-#              workers share one Python parser, which on Python 3.11 fails with "AST constructor recursion depth
-#              mismatch"), SCHEMATHESIS_KEEP=1 (keep the
-#              server log and report of a passing run; a failing run always keeps them).
+#   SCHEMATHESIS_SEED (reproduce a run), SCHEMATHESIS_KEEP=1 (keep the server log and report of a passing run;
+#   a failing run always keeps them), SCHEMATHESIS_WORKERS (default 1: with several, schemathesis's generator
+#   threads trip a CPython 3.11 parser fault, "AST constructor recursion depth mismatch").
 #
 # Starts `BINARY serve` on a free 127.0.0.1 port with a temporary database (auth off: loopback), seeds a few
 # events (so reads, single-event lookups and stream listings have content) and a deleted stream, then runs the
-# examples, coverage and fuzzing phases, positive and negative data, with these checks on every response:
-# not_a_server_error (no 5xx), status_code_conformance, content_type_conformance,
-# response_headers_conformance and response_schema_conformance (JSON bodies, problem+json errors and the parsed
-# SSE frames). Exits non-zero on any failure, on a server that dies during the run, or on a run that overruns.
+# examples, coverage, fuzzing and stateful (publish, then follow the links in openapi.yaml) phases, with valid
+# and invalid data, and these checks on every response: not_a_server_error (no 5xx), status_code_conformance,
+# content_type_conformance, response_headers_conformance and response_schema_conformance (JSON bodies,
+# problem+json errors and every parsed SSE frame). Exits non-zero on any failure, on a server that dies during
+# the run, or on a run that overruns its hard time limit (SCHEMATHESIS_MAX_TIME + 120 s).
 #
 # SSE requests never hang: scripts/schemathesis_hooks.py gives every generated SSE request `live=false` (the
 # stream closes once caught up) and caps JSON long-polls at 1 s; live subscriptions are covered by the Swift
-# tests and scripts/flood-test.py. Every request also has a 20 s timeout, and the whole run a hard limit.
+# tests and scripts/flood-test.py. Every request also has a 20 s timeout.
 # Operations the binary does not serve yet (404 for /openapi.yaml or /) are skipped with a notice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,7 +92,7 @@ status=0
 SCHEMATHESIS_HOOKS=scripts/schemathesis_hooks.py timeout --kill-after=10 $((max_time + 120)) \
     "$venv/bin/st" run openapi.yaml --url "$base" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --phases examples,coverage,fuzzing \
+    --phases examples,coverage,fuzzing,stateful \
     --mode all \
     --max-examples "$max_examples" \
     --max-time "$max_time" \
