@@ -9,7 +9,9 @@ a short baseline with valid publishers alone, for --duration seconds:
   Last-Event-ID) record every id they receive;
 - flood threads send invalid traffic: malformed JSON, wrong content types, invalid stream names, bodies over the
   limit (with Content-Length and chunked), garbage Authorization headers, truncated requests, raw garbage bytes;
-- a few dozen slowloris connections send part of a request head and stall.
+- a few dozen slowloris connections send part of a request head, then half of them stall and the other half
+  trickle a byte every 2 s. When the binary has --idle-timeout, the server gets a short one and every such
+  connection must have been closed by the end of the flood; otherwise the count left open is only reported.
 Every flood thread is bounded in requests and time and talks to 127.0.0.1 only.
 
 Afterwards it checks: every acknowledged event is in the log exactly once with its stream and data (JSON read
@@ -49,14 +51,14 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, workdir, max_body_bytes):
+    def __init__(self, binary, workdir, max_body_bytes, extra_args=()):
         self.port = free_port()
         self.db = os.path.join(workdir, "rewind.sqlite")
         self.log_path = os.path.join(workdir, "server.log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [binary, "serve", "--host", HOST, "--port", str(self.port), "--db", self.db,
-             "--max-body-bytes", str(max_body_bytes), "--max-event-bytes", str(64 * 1024), "--heartbeat", "1"],
+             "--max-body-bytes", str(max_body_bytes), "--max-event-bytes", str(64 * 1024), "--heartbeat", "1", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
@@ -443,31 +445,36 @@ class Flood:
 
 
 def slowloris(port, count, stop, results):
-    """Opens `count` connections that send part of a request head, then trickle a byte now and then."""
+    """Opens `count` connections that send part of a request head; even ones then stall, odd ones trickle a byte
+    every 2 s. Counts, per mode, the connections the server closed (or answered) and those still open at the end."""
     socks = []
     for i in range(count):
+        mode = "stalled" if i % 2 == 0 else "trickling"
         try:
             sock = socket.create_connection((HOST, port), timeout=5)
             sock.sendall(f"GET /v1/streams HTTP/1.1\r\nHost: {HOST}\r\nX-Slow-{i}: ".encode())
             sock.setblocking(False)
-            socks.append(sock)
+            socks.append((sock, mode))
+            results[f"{mode}: opened"] += 1
         except OSError:
-            results["refused"] += 1
-    results["opened"] = len(socks)
+            results[f"{mode}: refused"] += 1
     open_socks = list(socks)
     while not stop.wait(2.0):
-        for sock in list(open_socks):
+        for entry in list(open_socks):
+            sock, mode = entry
             try:
-                sock.send(b"a")
+                if mode == "trickling":
+                    sock.send(b"a")
                 sock.recv(4096)  # an answer (408, 431, 400) or the end of the connection: either way, it is over
                 raise ConnectionResetError
             except BlockingIOError:
                 pass
             except OSError:
-                results["closed by server"] += 1
-                open_socks.remove(sock)
-    results["still open at the end"] = len(open_socks)
-    for sock in socks:
+                results[f"{mode}: closed by the server"] += 1
+                open_socks.remove(entry)
+    for sock, mode in open_socks:
+        results[f"{mode}: still open at the end"] += 1
+    for sock, _ in socks:
         sock.close()
 
 
@@ -498,7 +505,9 @@ def main():
     parser.add_argument("--baseline", type=float, default=3, help="seconds of valid publishing alone, first")
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--subscribers", type=int, default=3)
-    parser.add_argument("--slowloris", type=int, default=40, help="stalled connections")
+    parser.add_argument("--slowloris", type=int, default=40, help="connections that never finish their request head")
+    parser.add_argument("--idle-timeout", type=float, default=5,
+                        help="--idle-timeout given to a server that has the option (seconds); below --duration")
     parser.add_argument("--flood-requests", type=int, default=20000, help="most requests per flood thread")
     parser.add_argument("--min-rate", type=float, default=20, help="least acknowledged events/s during the flood")
     args = parser.parse_args()
@@ -507,8 +516,11 @@ def main():
     if shutil.which("sqlite3") is None:
         sys.exit("flood-test: sqlite3 is needed for PRAGMA integrity_check (apt-get install sqlite3)")
 
+    serve_help = subprocess.run([args.binary, "serve", "--help"], capture_output=True, text=True).stdout
+    has_idle_timeout = "--idle-timeout" in serve_help
+    extra_args = ["--idle-timeout", f"{args.idle_timeout:g}s"] if has_idle_timeout else []
     workdir = tempfile.mkdtemp(prefix="rewind-flood-")
-    server = Server(args.binary, workdir, MAX_BODY)
+    server = Server(args.binary, workdir, MAX_BODY, extra_args)
     failures = []
     try:
         port = server.port
@@ -627,9 +639,16 @@ def main():
         for (kind, what, status), count in flood.unexpected.most_common(12):
             failures.append(f"{kind}: {what} -> {status} ({count} times)")
         print("flood-test: slowloris connections: " + ", ".join(f"{k}: {v}" for k, v in sorted(slow_results.items())))
-        if slow_results["still open at the end"]:
-            print(f"flood-test: note: the server kept {slow_results['still open at the end']} connections with an "
-                  f"unfinished request head open for the whole {flood_elapsed:.0f} s flood")
+        left_open = {mode: slow_results[f"{mode}: still open at the end"] for mode in ("stalled", "trickling")}
+        for mode, count in left_open.items():
+            if not count:
+                continue
+            if has_idle_timeout:
+                failures.append(f"{count} {mode} slowloris connections were still open after {flood_elapsed:.0f} s "
+                                f"with --idle-timeout {args.idle_timeout:g}s")
+            else:
+                print(f"flood-test: note: this binary has no --idle-timeout; the server kept {count} {mode} "
+                      f"connections with an unfinished request head open for the whole {flood_elapsed:.0f} s flood")
     except RuntimeError:
         pass
     finally:
