@@ -89,8 +89,11 @@ if [ -n "${SCHEMATHESIS_SEED:-}" ]; then seed_args=(--seed "$SCHEMATHESIS_SEED")
 echo "schemathesis-run: server $base (pid $server_pid), up to $max_examples examples per operation, $max_time s"
 started=$(date +%s)
 status=0
-SCHEMATHESIS_HOOKS=scripts/schemathesis_hooks.py timeout --kill-after=10 $((max_time + 120)) \
-    "$venv/bin/st" run openapi.yaml --url "$base" \
+# Run from the work directory, so schemathesis's state (.schemathesis/) stays out of the repository.
+root=$(pwd)
+(cd "$workdir" && PYTHONDONTWRITEBYTECODE=1 SCHEMATHESIS_HOOKS="$root/scripts/schemathesis_hooks.py" \
+    timeout --kill-after=10 $((max_time + 120)) \
+    "$root/$venv/bin/st" run "$root/openapi.yaml" --url "$base" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing,stateful \
     --mode all \
@@ -100,7 +103,7 @@ SCHEMATHESIS_HOOKS=scripts/schemathesis_hooks.py timeout --kill-after=10 $((max_
     --workers "$workers" \
     --suppress-health-check all \
     --report junit --report-dir "$workdir/report" \
-    "${exclude[@]}" "${seed_args[@]}" || status=$?
+    "${exclude[@]}" "${seed_args[@]}") || status=$?
 elapsed=$(($(date +%s) - started))
 
 server_alive=yes
