@@ -21,7 +21,7 @@ flood), every invalid request got a 4xx (or a closed connection) and none a 5xx.
 throughput with and without the flood and the statuses of the invalid requests. Exits non-zero with the reasons on
 any violation; stops every process it started.
 
-Usage: scripts/flood-test.py [--binary .build/debug/rewind] [--duration 20]
+Usage: scripts/flood-test.py [BINARY | --binary BINARY] [--duration 20]   (default .build/debug/rewind)
 """
 import argparse
 import collections
@@ -500,6 +500,7 @@ def read_log(port, failures):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("binary_path", nargs="?", metavar="BINARY", help="the rewind binary (same as --binary)")
     parser.add_argument("--binary", default=".build/debug/rewind")
     parser.add_argument("--duration", type=float, default=20, help="seconds of flood")
     parser.add_argument("--baseline", type=float, default=3, help="seconds of valid publishing alone, first")
@@ -511,6 +512,7 @@ def main():
     parser.add_argument("--flood-requests", type=int, default=20000, help="most requests per flood thread")
     parser.add_argument("--min-rate", type=float, default=20, help="least acknowledged events/s during the flood")
     args = parser.parse_args()
+    args.binary = args.binary_path or args.binary
     if not os.path.exists(args.binary):
         sys.exit(f"flood-test: no server binary at {args.binary}")
     if shutil.which("sqlite3") is None:
