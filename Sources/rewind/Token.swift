@@ -66,7 +66,7 @@ struct Token: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let key: SigningKey
+        let key: TokenKey
         if let privateKey {
             key = .privateKey(pem: try readKeyFile(privateKey, flag: "--private-key"))
         } else if let secretFile {

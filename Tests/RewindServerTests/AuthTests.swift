@@ -18,7 +18,7 @@ import Testing
         admin: Bool? = nil,
         subject: String? = nil,
         expiresIn: TimeInterval = 3600,
-        key: SigningKey = .secret(secret)
+        key: TokenKey = .secret(secret)
     ) async throws -> String {
         try await TokenMinter.sign(
             AccessClaims(

@@ -33,7 +33,8 @@ import Testing
         let sources = root.appendingPathComponent("Sources/RewindServer")
         let pattern = try NSRegularExpression(pattern: #"router\.(get|post|put|patch|delete|head)\("([^"]*)""#)
         var operations: Set<String> = []
-        for case let file as URL in FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)! where file.pathExtension == "swift" {
+        for case let file as URL in FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)! where file.pathExtension == "swift"
+        {
             let text = try String(contentsOf: file, encoding: .utf8)
             for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
                 let method = String(text[Range(match.range(at: 1), in: text)!]).uppercased()
