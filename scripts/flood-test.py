@@ -21,9 +21,30 @@ flood), every invalid request got a 4xx (or a closed connection) and none a 5xx.
 throughput with and without the flood and the statuses of the invalid requests. Exits non-zero with the reasons on
 any violation; stops every process it started.
 
-Usage: scripts/flood-test.py [BINARY | --binary BINARY] [--duration 20]   (default .build/debug/rewind)
+With --auth the server runs with JWT auth on (--jwt-secret-file: a random 48-byte secret, hex, in the work
+directory) and every token is minted with the binary's own `rewind token`:
+- publisher (publish and subscribe flood.*): the valid publishers, as Authorization: Bearer;
+- subscriber (subscribe flood.*): the reconnecting subscriber sends it as the access_token query parameter, the
+  others as Authorization: Bearer, so two token sources are used under load;
+- admin: the final read-back, and the invalid-stream-name flood (so DELETE reaches the name check as well);
+- outsider (publish and subscribe other.* only), a token signed with another secret, and one minted with --ttl 1s
+  that is used only once it has expired.
+The other flood kinds carry the publisher token, so their requests get past auth and still reach the body, content
+type and size checks; their allowed statuses are the same as without --auth (the garbage kind sends no token: its
+requests never parse as HTTP). The bad-auth kind instead sends, to publish, read, subscribe and delete requests on
+the flood streams: no token, garbage Authorization values, the other-secret, expired and outsider tokens, the
+publisher token with its signature altered, its payload swapped for an admin one under the original signature, a
+hand-built alg "none" admin token, and a garbage bearer next to a valid rewind_token cookie (the header wins). JWTs
+go in the Authorization header, the rewind_token cookie or the access_token query parameter, at random. Each must be
+answered 401 (403 for the outsider) with WWW-Authenticate and problem+json, without echoing the token (an
+Authorization value with a control character is not valid HTTP and must get the parser's 400 instead); anything else
+fails the run, as does any event of theirs in the log. Afterwards the server log must contain none of the
+tokens, none of their signatures and neither secret.
+
+Usage: scripts/flood-test.py [BINARY | --binary BINARY] [--duration 20] [--auth]   (default .build/debug/rewind)
 """
 import argparse
+import base64
 import collections
 import http.client
 import json
@@ -94,9 +115,10 @@ class Server:
 
 
 class Publishers:
-    def __init__(self, port, count):
+    def __init__(self, port, count, headers=None):
         self.port = port
         self.count = count
+        self.headers = headers or {}
         self.lock = threading.Lock()
         self.acked = []  # (id, stream, data)
         self.errors = []
@@ -129,7 +151,7 @@ class Publishers:
                 body, content_type = "".join(json.dumps({"data": d}) + "\n" for d in datas), "application/x-ndjson"
             try:
                 connection.request("POST", f"/v1/streams/{stream}/events", body=body,
-                                   headers={"Content-Type": content_type})
+                                   headers={"Content-Type": content_type, **self.headers})
                 response = connection.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as error:
@@ -202,11 +224,12 @@ class ChunkedSSE:
 
 
 class Subscriber(threading.Thread):
-    def __init__(self, port, name, query, streams, reconnect_every=None):
+    def __init__(self, port, name, query, streams, reconnect_every=None, extra_headers=""):
         super().__init__(daemon=True)
         self.port = port
         self.name = name
         self.query = query
+        self.extra_headers = extra_headers  # whole header lines, each ending in CRLF
         self.streams = streams
         self.reconnect_every = reconnect_every
         self.ids = []
@@ -228,6 +251,7 @@ class Subscriber(threading.Thread):
     def follow(self):
         self.connections += 1
         headers = f"GET /v1/events?{self.query}&from=earliest HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n"
+        headers += self.extra_headers
         if self.ids:
             headers += f"Last-Event-ID: {self.ids[-1]}\r\n"
         with socket.create_connection((HOST, self.port), timeout=2) as sock:
@@ -284,6 +308,42 @@ def raw_exchange(port, payload, timeout=5.0, half_close=False):
     return int(match.group(1)) if match else "closed"
 
 
+def full_exchange(port, payload, timeout=5.0, limit=1 << 18):
+    """Sends a Connection: close request on a new connection; returns (status or 'closed' / 'timeout' / 'refused',
+    the response's bytes: head and body, up to `limit`). A response that never ends (a stream) is cut at `timeout`."""
+    data = b""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            try:
+                sock.sendall(payload)
+            except OSError:
+                pass
+            while len(data) < limit:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except socket.timeout:
+        if not data:
+            return "timeout", data
+    except ConnectionRefusedError:
+        return "refused", data
+    except OSError:
+        if not data:
+            return "closed", data
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+    return (int(match.group(1)) if match else "closed"), data
+
+
+def response_headers(data):
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    headers = {}
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers
+
+
 def request_bytes(method, path, headers=None, body=b""):
     lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close"]
     for name, value in (headers or {}).items():
@@ -306,11 +366,80 @@ BAD_AUTH = ["Bearer", "Bearer ", "Bearer not.a.jwt", "Bearer " + "A" * 6000, "Ba
             "Bearer \x7f\x80\xff", "garbage", "Bearer eyJhbGciOiJub25lIn0.eyJyZXdpbmQiOnsiYWRtaW4iOnRydWV9fQ."]
 
 
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Tokens:
+    """Under --auth: the server's secret file and every token of the run. Tokens are minted with the binary's
+    `rewind token`; the altered, tampered and alg "none" ones are built here from them."""
+
+    def __init__(self, binary, workdir):
+        self.binary = binary
+        self.secret = os.urandom(48).hex()
+        self.secret_file = self.write_secret(workdir, "jwt-secret", self.secret)
+        self.other_secret = os.urandom(48).hex()
+        other_file = self.write_secret(workdir, "other-jwt-secret", self.other_secret)
+        self.publisher = self.mint("--publish", "flood.*", "--subscribe", "flood.*", "--subject", "flood-publisher")
+        self.subscriber = self.mint("--subscribe", "flood.*", "--subject", "flood-subscriber")
+        self.admin = self.mint("--admin", "--subject", "flood-admin")
+        self.outsider = self.mint("--publish", "other.*", "--subscribe", "other.*", "--subject", "flood-outsider")
+        self.forged = self.mint("--admin", "--subject", "flood-forger", secret_file=other_file)
+        self.expired = self.mint("--admin", "--subject", "flood-expired", ttl="1s")
+        self.expired_after = time.monotonic() + 2.5  # its exp is at most 1 s from now; a margin for rounding
+        header, payload, signature = self.publisher.split(".")
+        flipped = "B" if signature[0] == "A" else "A"  # the first character: all six of its bits are signature bits
+        self.altered = f"{header}.{payload}.{flipped}{signature[1:]}"
+        claims = json.loads(b64url_decode(payload))
+        claims["rewind"] = {"admin": True}
+        self.tampered = f"{header}.{b64url(json.dumps(claims).encode())}.{signature}"
+        none_claims = {"sub": "flood-none", "exp": int(time.time()) + 3600, "rewind": {"admin": True}}
+        self.alg_none = (b64url(b'{"alg":"none","typ":"JWT"}') + "." + b64url(json.dumps(none_claims).encode()) + ".")
+
+    @staticmethod
+    def write_secret(workdir, name, secret):
+        path = os.path.join(workdir, name)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(secret + "\n")
+        return path
+
+    def mint(self, *scopes, secret_file=None, ttl="1h"):
+        command = [self.binary, "token", "--secret-file", secret_file or self.secret_file, *scopes, "--ttl", ttl]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        token = result.stdout.strip()
+        if result.returncode != 0 or token.count(".") != 2:
+            raise SystemExit(f"flood-test: `rewind token {' '.join(scopes)} --ttl {ttl}` failed "
+                             f"({result.returncode}): {result.stderr.strip()[:300]}")
+        return token
+
+    def named(self):
+        return {"publisher": self.publisher, "subscriber": self.subscriber, "admin": self.admin,
+                "outsider": self.outsider, "other-secret": self.forged, "expired": self.expired,
+                "altered-signature": self.altered, "tampered-payload": self.tampered, "alg-none": self.alg_none}
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+# What the bad-auth flood sends under --auth, one after the other: each must be refused (401; 403 for out-of-scope).
+AUTH_VARIANTS = ["no-token", "garbage-bearer", "other-secret", "altered-signature", "tampered-payload", "expired",
+                 "alg-none", "out-of-scope", "bad-header-valid-cookie"]
+
+
 class Flood:
-    def __init__(self, port, deadline, max_requests):
+    def __init__(self, port, deadline, max_requests, tokens=None):
         self.port = port
         self.deadline = deadline
         self.max_requests = max_requests
+        self.tokens = tokens
+        # The token the parser-facing kinds carry under --auth, so that they get past auth to what they test.
+        self.publisher = bearer(tokens.publisher if tokens else None)
+        self.admin = bearer(tokens.admin if tokens else None)
         self.lock = threading.Lock()
         self.statuses = collections.Counter()  # (kind, status)
         self.unexpected = collections.Counter()  # (kind, what, status)
@@ -320,6 +449,10 @@ class Flood:
             self.statuses[(kind, status)] += 1
             if status not in allowed:
                 self.unexpected[(kind, what, status)] += 1
+
+    def flag(self, kind, what, problem):
+        with self.lock:
+            self.unexpected[(kind, what, problem)] += 1
 
     def loop(self, kind, step):
         rng = random.Random(kind)
@@ -337,7 +470,7 @@ class Flood:
             content_type = rng.choice(["application/json", "application/x-ndjson"])
             try:
                 connection.request("POST", "/v1/streams/flood.junk/events", body=body,
-                                   headers={"Content-Type": content_type})
+                                   headers={"Content-Type": content_type, **self.publisher})
                 response = connection.getresponse()
                 response.read()
                 status = response.status
@@ -356,6 +489,7 @@ class Flood:
         def step(rng, n):
             content_type = rng.choice(WRONG_TYPES)
             headers = {"Content-Type": content_type} if content_type else {}
+            headers.update(self.publisher)
             payload = request_bytes("POST", "/v1/streams/flood.junk/events", headers, b'{"data": "x"}')
             self.record("wrong-content-type", raw_exchange(self.port, payload), {415}, repr(content_type))
 
@@ -366,7 +500,7 @@ class Flood:
             name = rng.choice(BAD_NAMES)
             method, suffix = rng.choice([("POST", "/events"), ("GET", "/events"), ("GET", ""), ("DELETE", ""),
                                          ("GET", "/events/1")])
-            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+            headers = {"Content-Type": "application/json", "Accept": "application/json", **self.admin}
             payload = request_bytes(method, f"/v1/streams/{name}{suffix}", headers, b'{"data": "x"}')
             self.record("bad-stream-name", raw_exchange(self.port, payload), {400, 404, "closed"},
                         f"{method} /v1/streams/{name}{suffix}")
@@ -379,18 +513,20 @@ class Flood:
         def step(rng, n):
             form = n % 3
             if form == 0:  # honest Content-Length over the limit
-                payload = request_bytes("POST", "/v1/streams/flood.big/events", {"Content-Type": "application/json"}, big)
+                payload = request_bytes("POST", "/v1/streams/flood.big/events",
+                                        {"Content-Type": "application/json", **self.publisher}, big)
                 what = "Content-Length over the limit"
             elif form == 1:  # chunked, no length announced
                 chunks = b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 65536]), big[i:i + 65536])
                                   for i in range(0, len(big), 65536))
                 payload = request_bytes("POST", "/v1/streams/flood.big/events",
-                                        {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                                        {"Content-Type": "application/json", "Transfer-Encoding": "chunked",
+                                         **self.publisher},
                                         None) + chunks + b"0\r\n\r\n"
                 what = "chunked body over the limit"
             else:  # one event over --max-event-bytes inside a body under the limit
-                payload = request_bytes("POST", "/v1/streams/flood.big/events", {"Content-Type": "text/plain"},
-                                        b"y" * (128 * 1024))
+                payload = request_bytes("POST", "/v1/streams/flood.big/events",
+                                        {"Content-Type": "text/plain", **self.publisher}, b"y" * (128 * 1024))
                 what = "event over --max-event-bytes"
             self.record("oversized", raw_exchange(self.port, payload, timeout=10), {413, "closed"}, what)
 
@@ -401,6 +537,9 @@ class Flood:
             step(None, n)
 
     def bad_auth(self):
+        if self.tokens:
+            return self.refused_tokens()
+
         def step(rng, n):
             auth = rng.choice(BAD_AUTH)
             if n % 2:
@@ -415,10 +554,72 @@ class Flood:
 
         self.loop("bad-authorization", step)
 
+    def refused_tokens(self):
+        """Under --auth: every request carries a token the server must refuse (or none), on the flood streams."""
+        tokens = self.tokens
+        by_variant = {"other-secret": tokens.forged, "altered-signature": tokens.altered,
+                      "tampered-payload": tokens.tampered, "expired": tokens.expired, "alg-none": tokens.alg_none,
+                      "out-of-scope": tokens.outsider}
+        # The expired token is used only once it has expired (the baseline usually covers the wait).
+        time.sleep(max(0.0, min(tokens.expired_after, self.deadline) - time.monotonic()))
+
+        def step(rng, n):
+            variant = AUTH_VARIANTS[n % len(AUTH_VARIANTS)]
+            stream = STREAMS[n % len(STREAMS)]
+            shape = rng.randrange(4)
+            if shape == 0:
+                method, path = "POST", f"/v1/streams/{stream}/events"
+                headers = {"Content-Type": "application/json"}
+                body = json.dumps({"type": "forbidden", "data": f"bad-auth {variant} {n}"}).encode()
+            elif shape == 1:
+                method, path, headers, body = "GET", f"/v1/streams/{stream}/events?limit=1", {"Accept": "application/json"}, b""
+            elif shape == 2:
+                method, path = "GET", "/v1/events?stream=flood.*&from=earliest"
+                headers, body = {"Accept": "text/event-stream"}, b""
+            else:
+                method, path, headers, body = "DELETE", f"/v1/streams/{stream}", {}, b""
+            token, source = by_variant.get(variant), None
+            if variant == "garbage-bearer":
+                headers["Authorization"] = rng.choice(BAD_AUTH)
+                source = repr(headers["Authorization"][:30])
+            elif variant == "bad-header-valid-cookie":
+                headers.update({"Authorization": "Bearer not.a.jwt", "Cookie": f"rewind_token={tokens.publisher}"})
+            elif token:
+                source = ["Authorization", "rewind_token cookie", "access_token query"][rng.randrange(3)]
+                if source == "Authorization":
+                    headers.update(bearer(token))
+                elif source == "rewind_token cookie":
+                    headers["Cookie"] = f"theme=dark; rewind_token={token}"
+                else:
+                    path += ("&" if "?" in path else "?") + f"access_token={token}"
+            what = f"{method} {path.split('?')[0]}" + (f" ({source})" if source else "")
+            expected = 403 if variant == "out-of-scope" else 401
+            if any(ord(c) < 0x20 and c != "\t" or ord(c) == 0x7F for c in headers.get("Authorization", "")):
+                expected = 400  # a control character makes it invalid HTTP: the parser refuses it before auth runs
+            kind = f"bad-auth/{variant}"
+            status, response = full_exchange(self.port, request_bytes(method, path, headers, body))
+            self.record(kind, status, {expected}, what)
+            if status != expected or status == 400:
+                return
+            answer = response_headers(response)
+            challenge = answer.get("www-authenticate", "")
+            if not challenge.startswith("Bearer"):
+                self.flag(kind, what, f"{status} without a Bearer WWW-Authenticate")
+            elif expected == 403 and "insufficient_scope" not in challenge:
+                self.flag(kind, what, f"403 whose WWW-Authenticate is not insufficient_scope: {challenge[:80]}")
+            if not answer.get("content-type", "").startswith("application/problem+json"):
+                self.flag(kind, what, f"{status} with Content-Type {answer.get('content-type')!r}")
+            sent = tokens.publisher if variant == "bad-header-valid-cookie" else token
+            signature = sent.rsplit(".", 1)[1] if sent else ""
+            if signature and signature.encode() in response:
+                self.flag(kind, what, f"{status} whose answer echoes the token's signature")
+
+        self.loop("bad-auth", step)
+
     def truncated(self):
         def step(rng, n):
-            full = request_bytes("POST", "/v1/streams/flood.junk/events", {"Content-Type": "application/json"},
-                                 b'{"data": "truncated request"}')
+            full = request_bytes("POST", "/v1/streams/flood.junk/events",
+                                 {"Content-Type": "application/json", **self.publisher}, b'{"data": "truncated request"}')
             cut = full[:rng.randint(1, len(full) - 1)]
             # The client half-closes: the server sees end of input mid-request and must not commit anything.
             status = raw_exchange(self.port, cut, timeout=5, half_close=True)
@@ -481,12 +682,13 @@ def slowloris(port, count, stop, results):
 # MARK: - Checks
 
 
-def read_log(port, failures):
+def read_log(port, failures, headers=None):
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     events = []
     after = 0
     while True:
-        connection.request("GET", f"/v1/events?stream=*&after={after}&limit=10000", headers={"Accept": "application/json"})
+        connection.request("GET", f"/v1/events?stream=*&after={after}&limit=10000",
+                           headers={"Accept": "application/json", **(headers or {})})
         response = connection.getresponse()
         page = json.loads(response.read())
         if response.status != 200:
@@ -511,6 +713,8 @@ def main():
                         help="--idle-timeout given to a server that has the option (seconds); below --duration")
     parser.add_argument("--flood-requests", type=int, default=20000, help="most requests per flood thread")
     parser.add_argument("--min-rate", type=float, default=20, help="least acknowledged events/s during the flood")
+    parser.add_argument("--auth", action="store_true",
+                        help="run the server with JWT auth (--jwt-secret-file) and flood it with refused tokens too")
     args = parser.parse_args()
     args.binary = args.binary_path or args.binary
     if not os.path.exists(args.binary):
@@ -521,7 +725,12 @@ def main():
     serve_help = subprocess.run([args.binary, "serve", "--help"], capture_output=True, text=True).stdout
     has_idle_timeout = "--idle-timeout" in serve_help
     extra_args = ["--idle-timeout", f"{args.idle_timeout:g}s"] if has_idle_timeout else []
+    if args.auth and "--jwt-secret-file" not in serve_help:
+        sys.exit(f"flood-test: --auth needs a binary whose serve has --jwt-secret-file; {args.binary} has not")
     workdir = tempfile.mkdtemp(prefix="rewind-flood-")
+    tokens = Tokens(args.binary, workdir) if args.auth else None
+    if tokens:
+        extra_args += ["--jwt-secret-file", tokens.secret_file]
     server = Server(args.binary, workdir, MAX_BODY, extra_args)
     failures = []
     try:
@@ -529,14 +738,20 @@ def main():
         print(f"flood-test: server on {HOST}:{port} (pid {server.process.pid}), --max-body-bytes {MAX_BODY}, "
               f"work directory {workdir}", flush=True)
 
-        subscribers = [Subscriber(port, "flood.*", "stream=flood.*", STREAMS, reconnect_every=4)]
+        if tokens:
+            print(f"flood-test: auth on (--jwt-secret-file); tokens minted with `{args.binary} token`; the reconnecting "
+                  f"subscriber sends its token as access_token, the others and the publishers as Authorization",
+                  flush=True)
+        query_token = f"&access_token={tokens.subscriber}" if tokens else ""
+        header_token = f"Authorization: Bearer {tokens.subscriber}\r\n" if tokens else ""
+        subscribers = [Subscriber(port, "flood.*", "stream=flood.*" + query_token, STREAMS, reconnect_every=4)]
         for i in range(1, args.subscribers):
             stream = STREAMS[i % len(STREAMS)]
-            subscribers.append(Subscriber(port, stream, f"stream={stream}", [stream]))
+            subscribers.append(Subscriber(port, stream, f"stream={stream}", [stream], extra_headers=header_token))
         for subscriber in subscribers:
             subscriber.start()
 
-        publishers = Publishers(port, args.publishers)
+        publishers = Publishers(port, args.publishers, bearer(tokens.publisher if tokens else None))
         publishers.start("baseline")
         time.sleep(args.baseline)
         publishers.finish()
@@ -548,7 +763,7 @@ def main():
         slow_thread = threading.Thread(target=slowloris, args=(port, args.slowloris, stop_slow, slow_results), daemon=True)
         slow_thread.start()
         flood_start = time.monotonic()
-        flood = Flood(port, flood_start + args.duration, args.flood_requests)
+        flood = Flood(port, flood_start + args.duration, args.flood_requests, tokens)
         flood_threads = [threading.Thread(target=target, daemon=True) for target in
                          (flood.malformed_json, flood.wrong_content_type, flood.bad_stream_name, flood.oversized,
                           flood.bad_auth, flood.truncated, flood.garbage)]
@@ -578,7 +793,7 @@ def main():
         for subscriber in subscribers:
             subscriber.join(timeout=max(0.1, catch_up - time.monotonic()))
             subscriber.give_up.set()
-        events = read_log(port, failures)
+        events = read_log(port, failures, bearer(tokens.admin if tokens else None))
         by_id = {e[0]: e for e in events}
         for subscriber in subscribers:
             ids = subscriber.ids
@@ -610,6 +825,10 @@ def main():
         junk = [e for e in events if e[1] not in STREAMS]
         if junk:
             failures.append(f"{len(junk)} events from invalid requests were committed; first {junk[0]}")
+        if tokens:
+            refused = [e for e in events if isinstance(e[2], str) and e[2].startswith("bad-auth ")]
+            if refused:
+                failures.append(f"{len(refused)} events published with a refused token were committed; first {refused[0]}")
         acked_ids = {a[0] for a in acked}
         unacked = [e for e in events if e[0] not in acked_ids]
         print(f"flood-test: log: {len(events)} events, {len(acked)} acknowledged, "
@@ -631,15 +850,20 @@ def main():
         total = sum(flood.statuses.values())
         print(f"flood-test: invalid requests: {total} in {flood_elapsed:.1f} s")
         kinds = sorted({kind for kind, _ in flood.statuses})
+        width = max([20] + [len(kind) + 1 for kind in kinds])
         for kind in kinds:
             summary = ", ".join(f"{status}: {count}" for (k, status), count in
                                 sorted(flood.statuses.items(), key=lambda item: str(item[0][1])) if k == kind)
-            print(f"  {kind:20} {summary}")
+            print(f"  {kind:{width}} {summary}")
         server_errors = [(k, s) for (k, s) in flood.statuses if isinstance(s, int) and s >= 500]
         if server_errors:
             failures.append(f"5xx answers to invalid requests: {server_errors}")
         for (kind, what, status), count in flood.unexpected.most_common(12):
             failures.append(f"{kind}: {what} -> {status} ({count} times)")
+        if tokens:
+            unsent = [v for v in AUTH_VARIANTS if not any(k == f"bad-auth/{v}" for k, _ in flood.statuses)]
+            if unsent:
+                failures.append(f"bad-auth: never sent {', '.join(unsent)} (flood too short?)")
         print("flood-test: slowloris connections: " + ", ".join(f"{k}: {v}" for k, v in sorted(slow_results.items())))
         left_open = {mode: slow_results[f"{mode}: still open at the end"] for mode in ("stalled", "trickling")}
         for mode, count in left_open.items():
@@ -664,6 +888,21 @@ def main():
     logged_5xx = len(re.findall(r"http\.status=5\d\d", server_log))
     if logged_5xx or "request failed" in server_log:
         failures.append(f"the server log has {logged_5xx} 5xx answers / failed requests; see {server.log_path}")
+    if tokens:
+        leaked = []
+        for name, token in tokens.named().items():
+            if token in server_log:
+                leaked.append(f"the {name} token")
+            signature = token.rsplit(".", 1)[1]
+            if signature and signature in server_log:
+                leaked.append(f"the {name} token's signature")
+        for name, secret in (("server's", tokens.secret), ("other", tokens.other_secret)):
+            if secret in server_log:
+                leaked.append(f"the {name} secret")
+        print(f"flood-test: server log ({len(server_log)} bytes): {len(tokens.named())} tokens, their signatures and "
+              f"2 secrets looked for, {'found: ' + ', '.join(leaked) if leaked else 'none found'}")
+        if leaked:
+            failures.append(f"the server log contains {', '.join(leaked)}; see {server.log_path}")
     check = subprocess.run(["sqlite3", server.db, "PRAGMA integrity_check"], capture_output=True, text=True)
     print(f"flood-test: PRAGMA integrity_check: {check.stdout.strip() or check.stderr.strip()}")
     if check.stdout.strip() != "ok":

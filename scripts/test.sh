@@ -13,4 +13,5 @@ python3 scripts/fanout-check.py --binary .build/debug/rewind --subscribers 200 -
     --slow 2 --window-events 256 --no-rate-check
 scripts/schemathesis-run.sh .build/debug/rewind
 python3 scripts/flood-test.py --binary .build/debug/rewind --duration 20
+python3 scripts/flood-test.py --binary .build/debug/rewind --duration 10 --auth
 swift test --skip-build
