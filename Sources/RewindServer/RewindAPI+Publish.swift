@@ -9,11 +9,10 @@ extension RewindAPI {
     /// writes nothing; answers 201 once the events are durable, or 200 replaying an earlier idempotent result.
     func publish(_ request: Request, context: BasicRequestContext) async throws -> Response {
         // Publishing runs at high priority: with thousands of subscribers woken by every commit, the executor's
-        // queue is long, and a publish waiting behind them all would stall the writer that feeds them.
-        try await Task(priority: .high) { try await publishNow(request, context: context) }.value
-    }
-
-    private func publishNow(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        // queue is long, and a publish waiting behind them all would stall the writer that feeds them. The
+        // connection's own task is raised (it stays raised for the connection's next requests, which on a
+        // publisher's keep-alive connection are publishes too): a task of its own per request costs more.
+        withUnsafeCurrentTask { task in task?.escalatePriority(to: .high) }
         let access = try await access(request)
         let stream = try streamName(context)
         try access.require(publishTo: stream)
