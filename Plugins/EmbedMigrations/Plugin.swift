@@ -2,6 +2,7 @@ import Foundation
 import PackagePlugin
 
 /// Embeds the package's `migrations/*.sql` into the target as Swift source, so the schema ships inside the binary.
+/// The folder is listed on every build, so a migration file added since the last build is picked up.
 @main
 struct EmbedMigrations: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -13,8 +14,8 @@ struct EmbedMigrations: BuildToolPlugin {
         return [
             .buildCommand(
                 displayName: "Embedding \(files.count) migrations",
-                executable: try context.tool(named: "RewindMigrationEmbedder").url,
-                arguments: [output.path] + files.map(\.path),
+                executable: try context.tool(named: "RewindEmbedder").url,
+                arguments: ["migrations", output.path] + files.map(\.path),
                 inputFiles: files,
                 outputFiles: [output]
             )

@@ -16,6 +16,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     }
     router.add(middleware: ProblemMiddleware())
     RewindAPI(log: log, recent: recent, metrics: metrics, configuration: configuration).addRoutes(to: router)
+    Console.addRoutes(to: router)
     return Application(
         router: router,
         configuration: ApplicationConfiguration(
