@@ -257,6 +257,7 @@ const tail = {
   filter: null, // {streams: [...], types: [...]}
   startedAfter: 0, // the cursor the tail began after
   lastId: null, // the last id received (what a reconnect resumes after)
+  scanned: 0, // every event of the subscription up to this id has been looked at by the JSON read
   listening: new Set(),
   rows: new Map(), // id -> {node, via: "sse" | "read", detailed}
   received: [], // ids in the order EventSource delivered them (duplicates included)
@@ -324,6 +325,7 @@ const tail = {
     if (generation !== this.generation) return;
     this.startedAfter = after;
     this.lastId = after;
+    this.scanned = after;
     this.open(after);
   },
 
@@ -396,8 +398,12 @@ const tail = {
       this.addRow({ id, type: event.type, data: event.data, received: new Date(), duplicate: Boolean(existing) });
     }
     this.lastId = Math.max(this.lastId ?? 0, id);
-    if (this.source && this.source.readyState === EventSource.OPEN) this.setState("live", `live (last id ${this.lastId})`);
+    this.showLive();
     this.scheduleSync();
+  },
+
+  showLive() {
+    if (this.source && this.source.readyState === EventSource.OPEN) this.setState("live", `live (last id ${this.lastId})`);
   },
 
   signal(kind, event) {
@@ -410,7 +416,10 @@ const tail = {
     const text = kind === "gap"
       ? `Gap: events after id ${info.after} were removed by retention; continuing with id ${info.earliest}, the earliest still kept.`
       : `Reset: id ${info.after} is beyond the log's last id ${info.head} (a restored or different log); continuing after ${info.head}.`;
-    if (kind === "reset" && Number.isFinite(info.head)) this.lastId = info.head;
+    if (kind === "reset" && Number.isFinite(info.head)) {
+      this.lastId = info.head;
+      this.scanned = info.head;
+    }
     const close = element("button", { type: "button", text: "Dismiss" });
     const banner = element("div", { class: `banner warn signal-${kind}`, role: "alert" },
       element("span", { text: `rewind.${kind}: ${text}` }), close);
@@ -455,20 +464,21 @@ const tail = {
     }, 200);
   },
 
-  /// Reads the same subscription as JSON from the oldest row still without its details: fills in stream and
-  /// commit time, and shows (and from now on listens for) events of types the EventSource was not listening to.
+  /// Reads the same subscription as JSON from the last id it has looked at (or an older row still without its
+  /// details): fills in stream and commit time, and shows events the EventSource did not report, which are those
+  /// of types it had no listener for; it listens for them from then on. When the EventSource reports one later,
+  /// the row is already there and is not repeated.
   async sync() {
     if (this.syncing || this.filter === null || this.paused) return;
     this.syncing = true;
     const generation = this.generation;
     try {
       for (let page = 0; page < 10; page++) {
-        let from = null;
-        for (const [id, row] of this.rows) if (!row.detailed && (from === null || id < from)) from = id;
-        const after = from !== null ? from - 1 : this.lastId ?? this.startedAfter;
+        let after = this.scanned;
+        for (const [id, row] of this.rows) if (!row.detailed && id - 1 < after) after = id - 1;
         const { json } = await api(`/v1/events?${this.query([["after", after], ["limit", 500]])}`);
         if (generation !== this.generation) return;
-        let progressed = false;
+        if (json.events.length) this.scanned = Math.max(this.scanned, json.events[json.events.length - 1].id);
         for (const event of json.events) {
           const row = this.rows.get(event.id);
           if (row) {
@@ -476,16 +486,16 @@ const tail = {
               row.detailed = true;
               row.node.querySelector(".stream").textContent = event.stream;
               row.node.querySelector(".time").textContent = `committed ${commitTime(event.time)} UTC`;
-              progressed = true;
             }
-          } else if (!this.listening.has(event.type) && event.id > this.startedAfter) {
-            this.listen(event.type);
+          } else {
+            // Not received through the EventSource (yet): most often a type it had no listener for.
+            if (!this.listening.has(event.type)) this.listen(event.type);
             this.addRow({ ...event, data: dataText(event.data), via: "read" });
-            this.rows.get(event.id).detailed = true;
-            progressed = true;
+            this.lastId = Math.max(this.lastId ?? 0, event.id);
+            this.showLive();
           }
         }
-        if (!progressed || json.events.length < 500) break;
+        if (json.events.length < 500) break;
       }
     } catch {
       // The connection state already tells; the next turn tries again.
