@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: one debug build, the kill -9 durability test, the browser EventSource test and the web console
 # test (headless Chromium, installed when missing; screenshots in ci-output/console) against the built binary, then
-# the Swift suites
-# (unit tests and in-process servers over real loopback HTTP). The test runner's summary is the last output.
+# the Swift suites (unit tests and in-process servers over real loopback HTTP). The test runner's summary is the
+# last output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-format.sh
