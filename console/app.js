@@ -290,7 +290,8 @@ const tail = {
     this.start();
   },
 
-  async start() {
+  /// Starts a new tail (a new list), or with `resume` goes on with the same list after its last id.
+  async start({ resume = false } = {}) {
     const streamsList = splitList($("tail-streams").value);
     const types = splitList($("tail-types").value);
     const afterText = $("tail-after").value.trim();
@@ -303,6 +304,7 @@ const tail = {
       return;
     }
     this.close();
+    if (!resume) this.clear();
     const generation = ++this.generation;
     this.filter = { streams: streamsList, types };
     this.paused = false;
@@ -552,7 +554,7 @@ const tail = {
     if (this.filter === null && $("tail-state").dataset.state !== "closed") return;
     if (!$("tail-streams").value.trim()) return;
     if (this.lastId !== null) $("tail-after").value = String(this.lastId);
-    this.start();
+    this.start({ resume: true });
   },
 };
 

@@ -211,10 +211,13 @@ def check_streams_view(console, expected_counts):
 
 def run_without_auth(args, binary, workdir, stack, console_factory):
     port = free_port()
-    rewind = Rewind(binary, workdir, port)
+    # console.pruned keeps only its last 2 events, so that a cursor before them gets rewind.gap.
+    rewind = Rewind(binary, workdir, port, ["--stream-retention", "console.pruned:max-events=2",
+                                            "--maintenance-interval", "1s"])
     stack.callback(rewind.stop)
     rewind.start()
 
+    pruned = [publish_api(port, "console.pruned", f"old {n}") for n in range(5)]
     # Some history, so that every view has something to show.
     seeded = [publish_api(port, "console.orders", {"order": n, "total": 9.5 * n}, "order.created")
               for n in range(1, 31)]
@@ -317,6 +320,16 @@ def run_without_auth(args, binary, workdir, stack, console_factory):
     banner = console.js("document.querySelector('#tail-banners .signal-reset').textContent")
     if "999999" not in banner:
         raise TestFailure(f"the reset banner should name the cursor 999999: {banner!r}")
+    console.click("tail-stop")
+
+    # A cursor before what retention kept: the rewind.gap banner, then the kept events.
+    console.start_tail("console.pruned", after=str(pruned[0]))
+    wait_until(lambda: console.js("!!document.querySelector('#tail-banners .signal-gap')"), 15,
+               "the rewind.gap banner for a cursor before the retained events")
+    banner = console.js("document.querySelector('#tail-banners .signal-gap').textContent")
+    if f"continuing with id {pruned[-2]}" not in banner:
+        raise TestFailure(f"the gap banner should say the tail continues with id {pruned[-2]}: {banner!r}")
+    console.wait_tail_rows(pruned[-2:])
     console.click("tail-stop")
 
     # History: newest page, then older, open one event and copy its id.
@@ -427,7 +440,10 @@ def main():
     workdir = tempfile.mkdtemp(prefix="rewind-console-")
     try:
         binary = os.path.join(workdir, "rewind")
-        shutil.copy2(args.binary, binary)
+        try:
+            shutil.copy2(args.binary, binary)
+        except OSError as error:
+            raise TestFailure(f"cannot copy the binary {args.binary}: {error}") from None
         screenshots = []
 
         def console_factory(devtools, port):
