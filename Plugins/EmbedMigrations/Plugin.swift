@@ -2,7 +2,11 @@ import Foundation
 import PackagePlugin
 
 /// Embeds the package's `migrations/*.sql` into the target as Swift source, so the schema ships inside the binary.
-/// The folder is listed on every build, so a migration file added since the last build is picked up.
+///
+/// The command's inputs are the folder and each file in it, so a file added to the folder or edited runs it again;
+/// the embedder lists the folder itself when it runs (SwiftPM reuses this command line until it plans the build
+/// again). A file removed from the folder is still named as an input until then: any change to `Package.swift`
+/// (even `touch`) makes SwiftPM plan again.
 @main
 struct EmbedMigrations: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -13,10 +17,10 @@ struct EmbedMigrations: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appending(path: "Migration+Embedded.swift")
         return [
             .buildCommand(
-                displayName: "Embedding \(files.count) migrations",
+                displayName: "Embedding migrations",
                 executable: try context.tool(named: "RewindEmbedder").url,
-                arguments: ["migrations", output.path] + files.map(\.path),
-                inputFiles: files,
+                arguments: ["migrations", output.path, directory.path],
+                inputFiles: [directory] + files,
                 outputFiles: [output]
             )
         ]

@@ -1,11 +1,14 @@
 import Foundation
 
 // Turns files of the package into Swift source at build time, so `rewind` carries them and runs from any directory.
-//   RewindEmbedder migrations OUTPUT.swift FILE.sql...      migrations/*.sql as `Migration.embedded` (RewindStore)
-//   RewindEmbedder assets OUTPUT.swift ROOT FILE...         the files under ROOT as `ConsoleAsset.embedded` (RewindServer)
+//   RewindEmbedder migrations OUTPUT.swift DIRECTORY      DIRECTORY/*.sql as `Migration.embedded` (RewindStore)
+//   RewindEmbedder assets OUTPUT.swift DIRECTORY          every file below DIRECTORY as `ConsoleAsset.embedded` (RewindServer)
+// The folder is listed here, when the command runs, rather than by the plugin: SwiftPM keeps a plugin's command
+// line from the last time it planned the build, which a file added to the folder does not trigger, while the
+// folder itself is one of the command's inputs, so adding a file does run the command again.
 let usage = """
-    usage: RewindEmbedder migrations OUTPUT.swift FILE.sql...
-           RewindEmbedder assets OUTPUT.swift ROOT FILE...
+    usage: RewindEmbedder migrations OUTPUT.swift DIRECTORY
+           RewindEmbedder assets OUTPUT.swift DIRECTORY
 
     """
 
@@ -50,6 +53,21 @@ let contentTypes: [String: String] = [
     "ico": "image/x-icon",
     "txt": "text/plain; charset=utf-8",
 ]
+
+/// The regular files below `directory` (all levels, hidden ones left out), as paths.
+func files(in directory: String, recursive: Bool) throws -> [String] {
+    let root = URL(fileURLWithPath: directory, isDirectory: true)
+    var found: [String] = []
+    if recursive {
+        let walk = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+        while let url = walk?.nextObject() as? URL {
+            if try url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile == true { found.append(url.path) }
+        }
+    } else {
+        found = try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.map { directory + "/" + $0 }
+    }
+    return found.sorted()
+}
 
 func migrationsSource(_ files: [String]) throws -> String {
     var source = """
@@ -97,16 +115,18 @@ func assetsSource(root: String, files: [String]) throws -> String {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.count >= 2 else { fail(usage) }
-let output = arguments[1]
+guard arguments.count == 3 else { fail(usage) }
+let (output, directory) = (arguments[1], arguments[2])
 let source: String
 switch arguments[0] {
 case "migrations":
-    source = try migrationsSource(Array(arguments.dropFirst(2)))
+    source = try migrationsSource(try files(in: directory, recursive: false).filter { $0.hasSuffix(".sql") })
 case "assets":
-    guard arguments.count >= 3 else { fail(usage) }
-    source = try assetsSource(root: arguments[2], files: Array(arguments.dropFirst(3)))
+    source = try assetsSource(root: directory, files: try files(in: directory, recursive: true))
 default:
     fail(usage)
 }
-try source.write(toFile: output, atomically: true, encoding: .utf8)
+// Rewritten only when it changes, so the target is not compiled again for nothing.
+if (try? String(contentsOfFile: output, encoding: .utf8)) != source {
+    try source.write(toFile: output, atomically: true, encoding: .utf8)
+}
