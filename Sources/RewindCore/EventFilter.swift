@@ -24,6 +24,11 @@ public struct EventFilter: Sendable, Hashable {
         self.types = types
     }
 
+    /// Every stream whose name starts with `prefix`.
+    public static func prefix(_ prefix: String) -> EventFilter {
+        EventFilter(names: [], prefixes: [prefix], allStreams: false, types: [])
+    }
+
     /// Parses `stream=` values: names, `prefix*` / `prefix.*` patterns, or `*`.
     public init(patterns: [String], types: [String] = []) throws(ValidationError) {
         guard !patterns.isEmpty else {
@@ -62,6 +67,14 @@ public struct EventFilter: Sendable, Hashable {
     /// True if the filter covers this stream at all.
     public func covers(stream: String) -> Bool {
         allStreams || names.contains(stream) || prefixes.contains { stream.hasPrefix($0) }
+    }
+
+    /// True if every stream `other` could cover is covered by this filter: a grant of `orders.*` includes a
+    /// subscription to `orders.eu` and to `orders.eu.*`, but not one to `orders` or `*`.
+    public func includes(_ other: EventFilter) -> Bool {
+        if allStreams { return true }
+        if other.allStreams { return false }
+        return other.names.allSatisfy { covers(stream: $0) } && other.prefixes.allSatisfy { prefix in prefixes.contains { prefix.hasPrefix($0) } }
     }
 
     /// The single stream this filter names, if that is all it covers.

@@ -1,24 +1,50 @@
 public import Hummingbird
+import HummingbirdCore
 public import Logging
+import NIOCore
 import RewindStore
 
 /// Builds the Rewind server: opens (and migrates) the log, wires the routes and the background services.
 /// `rewind serve` runs what this returns; the tests run the same thing in-process.
-public func buildApplication(configuration: RewindConfiguration, logger: Logger) throws -> some ApplicationProtocol {
+///
+/// Refuses configurations that would be unsafe: no auth on an address other than loopback, and CORS for any
+/// origin together with auth (a page anywhere could then use a visitor's cookie).
+public func buildApplication(configuration: RewindConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    try configuration.checkSecurity()
+    var authenticator = Authenticator.off
+    if let key = configuration.auth { authenticator = try await Authenticator(key: key) }
     let metrics = ServerMetrics()
     let log = try EventLog(configuration: configuration.store, logger: logger, metrics: metrics.factory)
     let recent = RecentEvents(head: log.commits.head, maxEvents: configuration.windowEvents, maxBytes: configuration.windowBytes)
     log.onCommit { previousHead, events in recent.append(previousHead: previousHead, events: events) }
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: SecurityHeadersMiddleware())
     if !configuration.corsOrigins.isEmpty {
         router.add(middleware: CORSAllowList(origins: configuration.corsOrigins))
     }
     router.add(middleware: ProblemMiddleware())
-    RewindAPI(log: log, recent: recent, metrics: metrics, configuration: configuration).addRoutes(to: router)
+    RewindAPI(
+        log: log,
+        recent: recent,
+        metrics: metrics,
+        configuration: configuration,
+        authenticator: authenticator,
+        quota: SubscriberQuota(maxTotal: configuration.maxSubscribers, maxPerSubject: configuration.maxSubscribersPerSubject)
+    ).addRoutes(to: router)
     Console.addRoutes(to: router)
+    let idle = configuration.idleTimeout.components
     return Application(
         router: router,
+        server: .http1(
+            configuration: HTTP1Channel.Configuration(
+                idleTimeout: TimeAmount.nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000),
+                httpDecoderConfiguration: HTTP1Channel.Configuration.DecoderConfiguration(
+                    maxHeaderFieldSize: configuration.maxHeaderBytes,
+                    maxHeaderListSize: configuration.maxHeaderBytes
+                )
+            )
+        ),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "rewind"

@@ -12,14 +12,13 @@ struct CORSAllowList<Context: RequestContext>: RouterMiddleware {
 
     init(origins: [String]) {
         let allowHeaders: [HTTPField.Name] = [.accept, .authorization, .contentType, .origin, .lastEventID, .idempotencyKey, .cacheControl]
-        let exposed = ["Location", "Rewind-Head", "Idempotent-Replayed", "Retry-After"]
         let methods: [HTTPRequest.Method] = [.get, .post, .delete, .head, .options]
         if origins.contains("*") {
             anyOrigin = CORSMiddleware(
                 allowOrigin: .all,
                 allowHeaders: allowHeaders,
                 allowMethods: methods,
-                exposedHeaders: exposed,
+                exposedHeaders: [Self.exposed],
                 maxAge: .seconds(600)
             )
             byOrigin = [:]
@@ -34,7 +33,7 @@ struct CORSAllowList<Context: RequestContext>: RouterMiddleware {
                             allowHeaders: allowHeaders,
                             allowMethods: methods,
                             allowCredentials: true,
-                            exposedHeaders: exposed,
+                            exposedHeaders: [Self.exposed],
                             maxAge: .seconds(600)
                         )
                     )
@@ -45,10 +44,23 @@ struct CORSAllowList<Context: RequestContext>: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let anyOrigin { return try await anyOrigin.handle(request, context: context, next: next) }
-        if let origin = request.headers[.origin], let cors = byOrigin[origin] {
+        guard let cors = anyOrigin ?? request.headers[.origin].flatMap({ byOrigin[$0] }) else {
+            return try await next(request, context)
+        }
+        guard request.method != .options, request.headers[.origin] != nil else {
             return try await cors.handle(request, context: context, next: next)
         }
-        return try await next(request, context)
+        // Hummingbird sends Access-Control-Expose-Headers with preflights only; browsers read it from the actual
+        // response, which is where it is needed for a page to see Location, Rewind-Head or a 401's challenge.
+        var response: Response
+        do {
+            response = try await cors.handle(request, context: context, next: next)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.accessControlExposeHeaders] = Self.exposed
+        return response
     }
+
+    private static var exposed: String { "Location, Rewind-Head, Idempotent-Replayed, Retry-After, WWW-Authenticate" }
 }

@@ -25,6 +25,8 @@ struct EventStreamSession: Sendable {
     /// Tell the client with `rewind.gap` when events after its cursor were pruned (only for an explicit cursor:
     /// `from=earliest` asks for whatever is kept).
     let signalGaps: Bool
+    /// When the subscriber's token expires: the stream ends then, and a reconnect needs a fresh token.
+    let expires: ContinuousClock.Instant?
     /// Stream deletions already known when the subscription started.
     private var deletionsSeen: Int
     /// Events read from the log per page.
@@ -41,8 +43,10 @@ struct EventStreamSession: Sendable {
         limit: Int?,
         live: Bool,
         heartbeat: Duration,
-        signalGaps: Bool
+        signalGaps: Bool,
+        expires: ContinuousClock.Instant? = nil
     ) {
+        self.expires = expires
         self.signalGaps = signalGaps
         self.deletionsSeen = log.commits.deletionCount
         self.log = log
@@ -76,6 +80,7 @@ struct EventStreamSession: Sendable {
         var fromLog = false
         var inWindow = false
         while true {
+            if try await endIfExpired(writer: &writer) { return }
             let want = limit.map { min(pageSize, $0 - sent) } ?? pageSize
             let frames: [ByteBuffer]
             let events: Int
@@ -138,6 +143,7 @@ struct EventStreamSession: Sendable {
                     break waiting
                 case .tick:
                     if coversNewDeletion() { return }
+                    if try await endIfExpired(writer: &writer) { return }
                     if ContinuousClock.now - lastWrite >= heartbeat {
                         try await writer.write(ByteBuffer(bytes: Self.heartbeatLine))
                         lastWrite = .now
@@ -147,6 +153,14 @@ struct EventStreamSession: Sendable {
                 }
             }
         }
+    }
+
+    /// Ends the stream with a comment saying why once the token has expired; checked between pages and on every
+    /// heartbeat tick (a quarter of the heartbeat interval).
+    private func endIfExpired(writer: inout any ResponseBodyWriter) async throws -> Bool {
+        guard let expires, ContinuousClock.now >= expires else { return false }
+        try await writer.write(ByteBuffer(bytes: Self.expiredLine))
+        return true
     }
 
     /// True when a stream this subscription names was deleted since it started: the subscription ends.
@@ -164,5 +178,6 @@ struct EventStreamSession: Sendable {
         return frame
     }
 
+    private static let expiredLine: [UInt8] = Array(": token expired\n\n".utf8)
     private static let heartbeatLine: [UInt8] = Array(":\n".utf8)
 }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
 import RewindCore
 import RewindStore
 
@@ -14,6 +15,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw problem
         } catch let error as ValidationError {
             throw Problem(error)
+        } catch let error as AuthError {
+            throw error.problem
         } catch let error as StoreError {
             if case .streamDeleted = error { throw Problem(.gone, error.description, field: "stream") }
             throw Problem(.serviceUnavailable, error.description, headers: [.retryAfter: "1"])
@@ -25,6 +28,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 default: error.body ?? error.status.reasonPhrase
                 }
             throw Problem(error.status, detail, headers: error.headers)
+        } catch let error as HTTPParserError {
+            // A body cut short (the client closed its side before Content-Length bytes) or otherwise malformed.
+            throw Problem(.badRequest, "the request is malformed: \(error)", field: "body")
         } catch is CancellationError {
             throw CancellationError()
         } catch {

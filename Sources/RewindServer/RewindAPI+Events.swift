@@ -5,27 +5,45 @@ import RewindCore
 import RewindStore
 import ServiceLifecycle
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
 extension RewindAPI {
     /// `GET /v1/streams/{stream}/events`: an SSE stream, or a JSON page when the client asks for
     /// `application/json` and not for `text/event-stream`.
     func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let access = try await access(request)
         let filter = EventFilter(stream: try streamName(context), types: try types(request))
-        return try await eventsResponse(request, filter: filter)
+        try access.require(subscribeTo: filter)
+        return try await eventsResponse(request, filter: filter, access: access)
     }
 
     /// `GET /v1/events?stream=a&stream=b.*`: several streams, or trailing-`*` patterns, with one shared cursor.
     func multiStreamEvents(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let filter = try EventFilter(patterns: request.uri.queryParameters.getAll("stream"), types: try types(request))
-        return try await eventsResponse(request, filter: filter)
+        let access = try await access(request)
+        let patterns = request.uri.queryParameters.getAll("stream")
+        guard patterns.count <= configuration.maxStreamsPerSubscription else {
+            throw Problem(
+                .badRequest,
+                "a subscription may name at most \(configuration.maxStreamsPerSubscription) streams or patterns; this one names \(patterns.count)",
+                field: "stream"
+            )
+        }
+        let filter = try EventFilter(patterns: patterns, types: try types(request))
+        try access.require(subscribeTo: filter)
+        return try await eventsResponse(request, filter: filter, access: access)
     }
 
     /// SSE, or a JSON page when the client asks for `application/json` and not for `text/event-stream`.
-    private func eventsResponse(_ request: Request, filter: EventFilter) async throws -> Response {
+    private func eventsResponse(_ request: Request, filter: EventFilter, access: Access) async throws -> Response {
         let accept = request.headers[.accept]?.lowercased() ?? ""
         if accept.contains("application/json") && !accept.contains("text/event-stream") {
             return try await readJSON(request, filter: filter)
         }
-        return try await subscribe(request, filter: filter)
+        return try await subscribe(request, filter: filter, access: access)
     }
 
     private func types(_ request: Request) throws -> [String] {
@@ -39,7 +57,9 @@ extension RewindAPI {
 
     /// `GET /v1/streams/{stream}/events/{id}`.
     func event(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let access = try await access(request)
         let stream = try streamName(context)
+        try access.require(subscribeTo: EventFilter(stream: stream))
         let id = try StartPosition.parseCursor(context.parameters.get("id") ?? "", field: "id")
         guard let event = try await log.event(id: id), event.stream == stream.rawValue else {
             throw Problem(.notFound, "stream \(stream) has no event \(id)", field: "id")
@@ -49,7 +69,7 @@ extension RewindAPI {
 
     // MARK: - SSE
 
-    private func subscribe(_ request: Request, filter: EventFilter) async throws -> Response {
+    private func subscribe(_ request: Request, filter: EventFilter, access: Access) async throws -> Response {
         let query = request.uri.queryParameters
         let start = try startPosition(request, since: query.get("since"), otherwise: .latest)
         let limit = try query.get("limit").map { try positiveInt($0, field: "limit", max: nil) }
@@ -60,6 +80,7 @@ extension RewindAPI {
             // 204 tells EventSource to stop reconnecting.
             return Response(status: .noContent, headers: [.cacheControl: "no-cache"])
         }
+        let lease = try quota.acquire(subject: access.subject)
         let signalGaps: Bool
         if case .after = start { signalGaps = true } else { signalGaps = false }
         var headers: HTTPFields = [
@@ -80,7 +101,8 @@ extension RewindAPI {
             limit: limit,
             live: live,
             heartbeat: configuration.heartbeat,
-            signalGaps: signalGaps
+            signalGaps: signalGaps,
+            expires: access.expires.map { ContinuousClock.now + .seconds($0.timeIntervalSinceNow) }
         )
         let retry = configuration.retryMilliseconds
         let hub = log.commits
@@ -88,6 +110,8 @@ extension RewindAPI {
             status: .ok,
             headers: headers,
             body: ResponseBody { writer in
+                // The subscription's place is held until its body ends.
+                defer { withExtendedLifetime(lease) {} }
                 var session = session
                 // The client going away ends the session's wait; one watcher per connection, no extra tasks.
                 let subscriber = hub.makeSubscriber()

@@ -14,7 +14,9 @@ extension RewindAPI {
     }
 
     private func publishNow(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let access = try await access(request)
         let stream = try streamName(context)
+        try access.require(publishTo: stream)
         let key = try idempotencyKey(request.headers[.idempotencyKey])
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
             throw bodyTooLarge()
@@ -23,6 +25,9 @@ extension RewindAPI {
         do {
             body = try await request.body.collect(upTo: configuration.maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw bodyTooLarge()
+        } catch is NIOTooManyBytesError {
+            // A chunked body has no Content-Length to refuse it by; it is refused once it grows past the limit.
             throw bodyTooLarge()
         }
         let events = try PublishBody.parse(

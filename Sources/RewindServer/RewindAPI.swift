@@ -11,6 +11,8 @@ struct RewindAPI: Sendable {
     let recent: RecentEvents
     let metrics: ServerMetrics
     let configuration: RewindConfiguration
+    let authenticator: Authenticator
+    let quota: SubscriberQuota
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/streams/:stream/events") { request, context in
@@ -25,14 +27,14 @@ struct RewindAPI: Sendable {
         router.get("/v1/events") { request, context in
             try await multiStreamEvents(request, context: context)
         }
-        router.get("/v1/streams") { _, _ in
-            try await listStreams()
+        router.get("/v1/streams") { request, _ in
+            try await listStreams(request)
         }
-        router.get("/v1/streams/:stream") { _, context in
-            try await showStream(context: context)
+        router.get("/v1/streams/:stream") { request, context in
+            try await showStream(request, context: context)
         }
-        router.delete("/v1/streams/:stream") { _, context in
-            try await deleteStream(context: context)
+        router.delete("/v1/streams/:stream") { request, context in
+            try await deleteStream(request, context: context)
         }
         router.get("/healthz") { _, _ in
             jsonResponse(.ok) {
@@ -49,6 +51,11 @@ struct RewindAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
             )
         }
+    }
+
+    /// What the request's token allows (everything with auth off); 401 without a valid token.
+    func access(_ request: Request) async throws -> Access {
+        try await authenticator.access(for: request)
     }
 
     /// The `{stream}` path parameter, validated.

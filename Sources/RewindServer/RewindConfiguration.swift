@@ -31,8 +31,24 @@ public struct RewindConfiguration: Sendable {
     /// (`--window-events`, `--window-bytes`).
     public var windowEvents: Int
     public var windowBytes: Int
-    /// Origins allowed to call the API from a browser (`--cors-origin`); `*` allows any. Empty: no CORS headers.
+    /// Origins allowed to call the API from a browser (`--cors-origin`); `*` allows any (only with auth off).
+    /// Empty: no CORS headers.
     public var corsOrigins: [String]
+    /// The key tokens are verified with (`--jwt-secret`, `--jwt-secret-file`, `--jwt-public-key`); nil turns auth
+    /// off, which only a loopback address may do.
+    public var auth: TokenKey?
+    /// Open SSE subscriptions at once, in all (`--max-subscribers`) and per token subject
+    /// (`--max-subscribers-per-subject`); over either, 429.
+    public var maxSubscribers: Int = 10_000
+    public var maxSubscribersPerSubject: Int = 1_000
+    /// Streams and patterns one subscription may name (`--max-streams-per-subscription`).
+    public var maxStreamsPerSubscription: Int = 64
+    /// Largest request head: the request line and all headers (`--max-header-bytes`); over it the HTTP decoder
+    /// answers a bare 400 and closes the connection.
+    public var maxHeaderBytes: Int = 16 << 10
+    /// A connection that has not sent a complete request for this long is closed (`--idle-timeout`); open
+    /// responses such as SSE streams are not idle.
+    public var idleTimeout: Duration = .seconds(30)
 
     public init(
         host: String = "127.0.0.1",
@@ -64,5 +80,34 @@ public struct RewindConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.defaultReadLimit = defaultReadLimit
         self.maxReadLimit = maxReadLimit
+    }
+}
+
+/// A configuration `rewind serve` refuses to run with, and how to fix it.
+public struct InsecureConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+extension RewindConfiguration {
+    /// True for addresses only this machine can reach.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
+    func checkSecurity() throws(InsecureConfigurationError) {
+        if auth == nil, !Self.isLoopback(host) {
+            throw InsecureConfigurationError(
+                description: """
+                    refusing to listen on \(host) without auth: anyone who can reach it could read and write every stream. \
+                    Configure tokens with --jwt-secret-file FILE, --jwt-secret or REWIND_JWT_SECRET (HS256), or --jwt-public-key FILE \
+                    (RS256/ES256), or listen on 127.0.0.1
+                    """
+            )
+        }
+        if auth != nil, corsOrigins.contains("*") {
+            throw InsecureConfigurationError(
+                description: "--cors-origin '*' is only allowed with auth off: with tokens, list the origins allowed to use them"
+            )
+        }
     }
 }

@@ -5,6 +5,12 @@ import RewindCore
 import RewindServer
 public import RewindStore
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Rewind server.",
@@ -68,6 +74,30 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("cors-origin"), help: "Origin allowed to call the API from a browser (repeatable; * for any).")
     var corsOrigins: [String] = []
 
+    @Option(help: "HS256 secret tokens are signed with (prefer --jwt-secret-file or REWIND_JWT_SECRET: arguments show in ps).")
+    var jwtSecret: String?
+
+    @Option(help: "File holding the HS256 secret (trailing newline ignored).")
+    var jwtSecretFile: String?
+
+    @Option(help: "PEM file with the RS256 (RSA) or ES256 (P-256) public key tokens are verified with.")
+    var jwtPublicKey: String?
+
+    @Option(help: "Most SSE subscriptions open at once.")
+    var maxSubscribers = 10_000
+
+    @Option(help: "Most SSE subscriptions open at once per token subject (sub).")
+    var maxSubscribersPerSubject = 1_000
+
+    @Option(help: "Most streams and patterns one subscription may name.")
+    var maxStreamsPerSubscription = 64
+
+    @Option(help: "Largest request head (request line and headers), in bytes.")
+    var maxHeaderBytes = 16 << 10
+
+    @Option(help: "Close a connection that has not sent a complete request for this long (e.g. 30s).")
+    var idleTimeout = "30s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -80,6 +110,17 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard heartbeat > 0 else { throw ValidationError("--heartbeat must be a positive number of seconds") }
         guard retry >= 0 else { throw ValidationError("--retry must be zero or more milliseconds") }
+        guard DurationText.parse(idleTimeout).map({ $0 > .zero }) == true else {
+            throw ValidationError("--idle-timeout '\(idleTimeout)' is not a duration such as 30s")
+        }
+        guard maxSubscribers > 0, maxSubscribersPerSubject > 0, maxStreamsPerSubscription > 0, maxHeaderBytes >= 1024 else {
+            throw ValidationError(
+                "--max-subscribers, --max-subscribers-per-subject and --max-streams-per-subscription must be positive, --max-header-bytes at least 1024"
+            )
+        }
+        if [jwtSecret, jwtSecretFile, jwtPublicKey].compactMap({ $0 }).count > 1 {
+            throw ValidationError("give one of --jwt-secret, --jwt-secret-file and --jwt-public-key")
+        }
         guard maxEventBytes > 0, maxBatchEvents > 0, maxBodyBytes > 0 else {
             throw ValidationError("--max-event-bytes, --max-batch-events and --max-body-bytes must be positive")
         }
@@ -88,7 +129,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "rewind")
         logger.logLevel = logLevel
-        let configuration = RewindConfiguration(
+        var configuration = RewindConfiguration(
             host: host,
             port: port,
             store: StoreConfiguration(path: db, durability: durability),
@@ -102,12 +143,29 @@ struct Serve: AsyncParsableCommand {
             windowEvents: windowEvents,
             windowBytes: windowBytes
         )
-        let app = try buildApplication(configuration: configuration, logger: logger)
+        configuration.auth = try tokenKey()
+        configuration.maxSubscribers = maxSubscribers
+        configuration.maxSubscribersPerSubject = maxSubscribersPerSubject
+        configuration.maxStreamsPerSubscription = maxStreamsPerSubscription
+        configuration.maxHeaderBytes = maxHeaderBytes
+        configuration.idleTimeout = DurationText.parse(idleTimeout)!
+        let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
     }
 }
 
 extension Serve {
+    /// The key from the auth flags, or from `REWIND_JWT_SECRET` when none is given; nil leaves auth off.
+    func tokenKey() throws -> TokenKey? {
+        if let jwtPublicKey { return .publicKey(pem: try readKeyFile(jwtPublicKey, flag: "--jwt-public-key")) }
+        if let jwtSecretFile { return .secret(try readSecretFile(jwtSecretFile, flag: "--jwt-secret-file")) }
+        if let secret = jwtSecret ?? ProcessInfo.processInfo.environment["REWIND_JWT_SECRET"] {
+            guard !secret.isEmpty else { throw ValidationError("the JWT secret is empty") }
+            return .secret(secret)
+        }
+        return nil
+    }
+
     /// The retention flags as a policy; throws a usage error naming the flag at fault.
     func retentionPolicy() throws -> RetentionPolicy {
         func age(_ text: String, flag: String) throws -> Duration {

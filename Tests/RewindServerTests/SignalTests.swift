@@ -13,11 +13,16 @@ struct SignalTests {
     @Test func resetWhenTheCursorIsBeyondTheHead() async throws {
         try await withRewind { server in
             let ids = try await server.publishTexts("s", ["a", "b", "c"])
+            // The live event is published once the signal has arrived, so it comes after the head the signal names.
+            let signalled = Flag()
             let publisher = Task {
-                try await Task.sleep(for: .milliseconds(300))
+                try await waitUntil("the reset signal arrived") { signalled.isSet }
                 return try await server.publishTexts("s", ["d"])
             }
-            let stream = try await server.sse("/v1/streams/s/events", headers: [("Last-Event-ID", "1000")]) { $0.messages.count >= 2 }
+            let stream = try await server.sse("/v1/streams/s/events", headers: [("Last-Event-ID", "1000")]) { stream in
+                if !stream.messages.isEmpty { _ = signalled.set() }
+                return stream.messages.count >= 2
+            }
             let live = try await publisher.value
             #expect(stream.messages.first?.type == "rewind.reset")
             let signal = try JSONSerialization.jsonObject(with: Data(stream.messages[0].data.utf8)) as? [String: Int]

@@ -141,6 +141,7 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escap
 
 /// Starts Rewind on a fresh database in a temporary directory and runs `body` against it over loopback HTTP.
 func withRewind(
+    logger: Logger? = nil,
     _ configure: (inout RewindConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (TestServer) async throws -> Void
 ) async throws {
@@ -150,9 +151,14 @@ func withRewind(
     let path = directory.appendingPathComponent("rewind.sqlite").path
     var configuration = RewindConfiguration(host: "127.0.0.1", port: 0, store: StoreConfiguration(path: path))
     configure(&configuration)
-    var logger = Logger(label: "rewind-test")
-    logger.logLevel = .warning
-    let app = try buildApplication(configuration: configuration, logger: logger)
+    let logger =
+        logger
+        ?? {
+            var logger = Logger(label: "rewind-test")
+            logger.logLevel = .warning
+            return logger
+        }()
+    let app = try await buildApplication(configuration: configuration, logger: logger)
     try await app.test(.live) { client in
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)

@@ -1,0 +1,683 @@
+#!/usr/bin/env python3
+"""Hostile input: valid publishers and SSE subscribers keep working while invalid traffic floods the server, and the
+log is intact afterwards.
+
+Starts `rewind serve` on a free 127.0.0.1 port with a temporary database and a small --max-body-bytes (1 MiB). After
+a short baseline with valid publishers alone, for --duration seconds:
+- valid publishers (keep-alive HTTP; single events and NDJSON batches) record every acknowledged id;
+- SSE subscribers (raw sockets, from=earliest; one of them drops its connection every few seconds and resumes with
+  Last-Event-ID) record every id they receive;
+- flood threads send invalid traffic: malformed JSON, wrong content types, invalid stream names, bodies over the
+  limit (with Content-Length and chunked), garbage Authorization headers, truncated requests, raw garbage bytes;
+- a few dozen slowloris connections send part of a request head, then half of them stall and the other half
+  trickle a byte every 2 s. When the binary has --idle-timeout, the server gets a short one and every such
+  connection must have been closed by the end of the flood; otherwise the count left open is only reported.
+Every flood thread is bounded in requests and time and talks to 127.0.0.1 only.
+
+Afterwards it checks: every acknowledged event is in the log exactly once with its stream and data (JSON read
+API), `PRAGMA integrity_check` prints ok (sqlite3), every subscriber got every acknowledged id of its streams in
+order with no duplicate, valid publishers were not starved (at least --min-rate acknowledged events/s during the
+flood), every invalid request got a 4xx (or a closed connection) and none a 5xx. It prints the publishers'
+throughput with and without the flood and the statuses of the invalid requests. Exits non-zero with the reasons on
+any violation; stops every process it started.
+
+Usage: scripts/flood-test.py [BINARY | --binary BINARY] [--duration 20]   (default .build/debug/rewind)
+"""
+import argparse
+import collections
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HOST = "127.0.0.1"
+STREAMS = ["flood.a", "flood.b"]
+MAX_BODY = 1 << 20
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, binary, workdir, max_body_bytes, extra_args=()):
+        self.port = free_port()
+        self.db = os.path.join(workdir, "rewind.sqlite")
+        self.log_path = os.path.join(workdir, "server.log")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--host", HOST, "--port", str(self.port), "--db", self.db,
+             "--max-body-bytes", str(max_body_bytes), "--max-event-bytes", str(64 * 1024), "--heartbeat", "1", *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"server exited early with {self.process.returncode}; see {self.log_path}")
+            try:
+                connection = http.client.HTTPConnection(HOST, self.port, timeout=1)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    connection.close()
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("server did not become healthy within 30 s")
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+# MARK: - Valid traffic
+
+
+class Publishers:
+    def __init__(self, port, count):
+        self.port = port
+        self.count = count
+        self.lock = threading.Lock()
+        self.acked = []  # (id, stream, data)
+        self.errors = []
+        self.requests = 0
+        self.stop = threading.Event()
+        self.threads = []
+
+    def start(self, tag):
+        self.stop.clear()
+        self.threads = [threading.Thread(target=self.run, args=(tag, i), daemon=True) for i in range(self.count)]
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def run(self, tag, index):
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=15)
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            stream = STREAMS[(index + n) % len(STREAMS)]
+            size = 1 if n % 3 else random.randint(2, 6)
+            datas = [f"{tag}-p{index}-{n}-{k}-" + "x" * random.randint(0, 48) for k in range(size)]
+            if size == 1:
+                body, content_type = json.dumps({"type": "valid", "data": datas[0]}), "application/json"
+            else:
+                body, content_type = "".join(json.dumps({"data": d}) + "\n" for d in datas), "application/x-ndjson"
+            try:
+                connection.request("POST", f"/v1/streams/{stream}/events", body=body,
+                                   headers={"Content-Type": content_type})
+                response = connection.getresponse()
+                payload = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                with self.lock:
+                    self.errors.append(f"publisher {index}: {type(error).__name__}: {error}")
+                connection.close()
+                connection = http.client.HTTPConnection(HOST, self.port, timeout=15)
+                time.sleep(0.05)
+                continue
+            with self.lock:
+                self.requests += 1
+                if response.status != 201:
+                    self.errors.append(f"publisher {index}: {response.status} {payload[:200]!r}")
+                    continue
+                ids = json.loads(payload)["ids"]
+                for event_id, data in zip(ids, datas):
+                    self.acked.append((event_id, stream, data))
+        connection.close()
+
+
+class ChunkedSSE:
+    """Reads an SSE response off a raw socket: status line, headers, chunked body, `id:` lines."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.raw = b""
+        self.body = b""
+        self.headers_done = False
+        self.status = None
+        self.chunked = False
+        self.ended = False
+
+    def feed(self, data):
+        self.raw += data
+        if not self.headers_done:
+            end = self.raw.find(b"\r\n\r\n")
+            if end < 0:
+                return []
+            head = self.raw[:end].decode("latin-1")
+            self.raw = self.raw[end + 4:]
+            self.headers_done = True
+            self.status = int(head.split(" ", 2)[1])
+            self.chunked = "transfer-encoding: chunked" in head.lower()
+        if self.chunked:
+            while True:
+                line_end = self.raw.find(b"\r\n")
+                if line_end < 0:
+                    break
+                size = int(self.raw[:line_end].split(b";")[0], 16)
+                if size == 0:
+                    self.ended = True
+                    break
+                if len(self.raw) < line_end + 2 + size + 2:
+                    break
+                self.body += self.raw[line_end + 2:line_end + 2 + size]
+                self.raw = self.raw[line_end + 2 + size + 2:]
+        else:
+            self.body += self.raw
+            self.raw = b""
+        ids = []
+        while True:
+            line_end = self.body.find(b"\n")
+            if line_end < 0:
+                break
+            line = self.body[:line_end]
+            self.body = self.body[line_end + 1:]
+            if line.startswith(b"id: "):
+                ids.append(int(line[4:]))
+        return ids
+
+
+class Subscriber(threading.Thread):
+    def __init__(self, port, name, query, streams, reconnect_every=None):
+        super().__init__(daemon=True)
+        self.port = port
+        self.name = name
+        self.query = query
+        self.streams = streams
+        self.reconnect_every = reconnect_every
+        self.ids = []
+        self.errors = []
+        self.connections = 0
+        self.target = None  # set once publishing is over: stop after this id
+        self.give_up = threading.Event()
+
+    def run(self):
+        while not self.give_up.is_set():
+            if self.target is not None and self.ids and self.ids[-1] >= self.target:
+                return
+            try:
+                self.follow()
+            except (OSError, ValueError) as error:
+                self.errors.append(f"{type(error).__name__}: {error}")
+                time.sleep(0.1)
+
+    def follow(self):
+        self.connections += 1
+        headers = f"GET /v1/events?{self.query}&from=earliest HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n"
+        if self.ids:
+            headers += f"Last-Event-ID: {self.ids[-1]}\r\n"
+        with socket.create_connection((HOST, self.port), timeout=2) as sock:
+            sock.sendall((headers + "\r\n").encode())
+            reader = ChunkedSSE(sock)
+            opened = time.monotonic()
+            while not self.give_up.is_set():
+                if self.target is not None and self.ids and self.ids[-1] >= self.target:
+                    return
+                if self.reconnect_every and self.target is None and time.monotonic() - opened > self.reconnect_every:
+                    return  # drop the connection and resume with Last-Event-ID
+                try:
+                    data = sock.recv(65536)
+                except socket.timeout:
+                    continue  # heartbeats come every second; a quiet socket is checked again
+                if not data:
+                    self.errors.append("server closed the stream")
+                    return
+                ids = reader.feed(data)
+                if reader.status not in (None, 200):
+                    raise ValueError(f"status {reader.status}")
+                self.ids += ids
+                if reader.ended:
+                    self.errors.append("stream ended")
+                    return
+
+
+# MARK: - Invalid traffic
+
+
+def raw_exchange(port, payload, timeout=5.0, half_close=False):
+    """Sends bytes on a new connection; returns the response's status, or 'closed' / 'timeout' / 'refused'."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            try:
+                sock.sendall(payload)
+                if half_close:
+                    sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the server may refuse (and close) before reading everything
+            data = b""
+            while b"\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except socket.timeout:
+        return "timeout"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError:
+        return "closed"
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+    return int(match.group(1)) if match else "closed"
+
+
+def request_bytes(method, path, headers=None, body=b""):
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close"]
+    for name, value in (headers or {}).items():
+        lines.append(f"{name}: {value}")
+    if body is not None and "Transfer-Encoding" not in (headers or {}):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+MALFORMED_JSON = [b"{", b"[", b'{"data": }', b'{"data": "x"', b'{"data": "x",}', b"nul", b'{"data": 1e}',
+                  b'{"data": "\\u12"}', b'{"type": 5, "data": 1}', b'{"data": "x", "extra": 1}', b"[{}]", b"[]",
+                  b'{"data": "\xff\xfe"}', b"\x00\x01\x02", b'{"data": [1, 2}', b'"just a string"', b"{" * 5000,
+                  b'{"type": "rewind.gap", "data": 1}', b'{"type": "-bad", "data": 1}', b'{"data":"a","data":"b"}']
+WRONG_TYPES = ["application/xml", "image/png", "multipart/form-data; boundary=x", "application/octet-stream",
+               "text/plain; charset=latin1", "application/x-www-form-urlencoded", "", "json", "application/jso",
+               "application/json; charset=utf-16"]
+BAD_NAMES = ["-bad", ".dot", "a" * 201, "sp%20ace", "%00", "semi;colon", "%2F..%2Fetc", "uni%C3%A9", "*", "a*b",
+             "%FF", "tab%09", "q?x"]
+BAD_AUTH = ["Bearer", "Bearer ", "Bearer not.a.jwt", "Bearer " + "A" * 6000, "Basic dXNlcjpwYXNz", "Bearer eyJ.eyJ.sig",
+            "Bearer \x7f\x80\xff", "garbage", "Bearer eyJhbGciOiJub25lIn0.eyJyZXdpbmQiOnsiYWRtaW4iOnRydWV9fQ."]
+
+
+class Flood:
+    def __init__(self, port, deadline, max_requests):
+        self.port = port
+        self.deadline = deadline
+        self.max_requests = max_requests
+        self.lock = threading.Lock()
+        self.statuses = collections.Counter()  # (kind, status)
+        self.unexpected = collections.Counter()  # (kind, what, status)
+
+    def record(self, kind, status, allowed, what):
+        with self.lock:
+            self.statuses[(kind, status)] += 1
+            if status not in allowed:
+                self.unexpected[(kind, what, status)] += 1
+
+    def loop(self, kind, step):
+        rng = random.Random(kind)
+        for n in range(self.max_requests):
+            if time.monotonic() >= self.deadline:
+                return
+            step(rng, n)
+
+    def malformed_json(self):
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
+
+        def step(rng, n):
+            nonlocal connection
+            body = rng.choice(MALFORMED_JSON)
+            content_type = rng.choice(["application/json", "application/x-ndjson"])
+            try:
+                connection.request("POST", "/v1/streams/flood.junk/events", body=body,
+                                   headers={"Content-Type": content_type})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+                if response.getheader("Connection", "").lower() == "close":
+                    connection.close()
+            except (OSError, http.client.HTTPException):
+                status = "closed"
+                connection.close()
+                connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
+            self.record("malformed-json", status, {400, 413, 415}, f"{content_type} {body[:40]!r}")
+
+        self.loop("malformed-json", step)
+        connection.close()
+
+    def wrong_content_type(self):
+        def step(rng, n):
+            content_type = rng.choice(WRONG_TYPES)
+            headers = {"Content-Type": content_type} if content_type else {}
+            payload = request_bytes("POST", "/v1/streams/flood.junk/events", headers, b'{"data": "x"}')
+            self.record("wrong-content-type", raw_exchange(self.port, payload), {415}, repr(content_type))
+
+        self.loop("wrong-content-type", step)
+
+    def bad_stream_name(self):
+        def step(rng, n):
+            name = rng.choice(BAD_NAMES)
+            method, suffix = rng.choice([("POST", "/events"), ("GET", "/events"), ("GET", ""), ("DELETE", ""),
+                                         ("GET", "/events/1")])
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+            payload = request_bytes(method, f"/v1/streams/{name}{suffix}", headers, b'{"data": "x"}')
+            self.record("bad-stream-name", raw_exchange(self.port, payload), {400, 404, "closed"},
+                        f"{method} /v1/streams/{name}{suffix}")
+
+        self.loop("bad-stream-name", step)
+
+    def oversized(self):
+        big = b'{"data": "' + b"x" * (MAX_BODY + 4096) + b'"}'
+
+        def step(rng, n):
+            form = n % 3
+            if form == 0:  # honest Content-Length over the limit
+                payload = request_bytes("POST", "/v1/streams/flood.big/events", {"Content-Type": "application/json"}, big)
+                what = "Content-Length over the limit"
+            elif form == 1:  # chunked, no length announced
+                chunks = b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 65536]), big[i:i + 65536])
+                                  for i in range(0, len(big), 65536))
+                payload = request_bytes("POST", "/v1/streams/flood.big/events",
+                                        {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                                        None) + chunks + b"0\r\n\r\n"
+                what = "chunked body over the limit"
+            else:  # one event over --max-event-bytes inside a body under the limit
+                payload = request_bytes("POST", "/v1/streams/flood.big/events", {"Content-Type": "text/plain"},
+                                        b"y" * (128 * 1024))
+                what = "event over --max-event-bytes"
+            self.record("oversized", raw_exchange(self.port, payload, timeout=10), {413, "closed"}, what)
+
+        self.max_requests_for_oversized = min(self.max_requests, 300)
+        for n in range(self.max_requests_for_oversized):
+            if time.monotonic() >= self.deadline:
+                return
+            step(None, n)
+
+    def bad_auth(self):
+        def step(rng, n):
+            auth = rng.choice(BAD_AUTH)
+            if n % 2:
+                payload = request_bytes("GET", "/v1/streams/flood.a/events?limit=1",
+                                        {"Authorization": auth, "Accept": "application/json"})
+                allowed = {200, 400, 401, 431}  # 200 with auth off (the header is ignored)
+            else:
+                payload = request_bytes("POST", "/v1/streams/flood.junk/events",
+                                        {"Authorization": auth, "Content-Type": "application/json"}, b"{broken")
+                allowed = {400, 401, 431}
+            self.record("bad-authorization", raw_exchange(self.port, payload), allowed, repr(auth[:30]))
+
+        self.loop("bad-authorization", step)
+
+    def truncated(self):
+        def step(rng, n):
+            full = request_bytes("POST", "/v1/streams/flood.junk/events", {"Content-Type": "application/json"},
+                                 b'{"data": "truncated request"}')
+            cut = full[:rng.randint(1, len(full) - 1)]
+            # The client half-closes: the server sees end of input mid-request and must not commit anything.
+            status = raw_exchange(self.port, cut, timeout=5, half_close=True)
+            where = "body shorter than its Content-Length" if b"\r\n\r\n" in cut else "request head cut short"
+            self.record("truncated", status, {400, "closed", "timeout"}, f"{where}, then end of input")
+
+        self.loop("truncated", step)
+
+    def garbage(self):
+        def step(rng, n):
+            form = n % 4
+            if form == 0:
+                payload = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 2048)))
+            elif form == 1:
+                payload = b"GET /\x00\xff HTTP/1.1\r\nHost: \x01\r\n\r\n"
+            elif form == 2:
+                payload = b"POST /v1/streams/flood.junk/events HTTP/1.1\r\nContent-Length: -5\r\n\r\n"
+            else:
+                payload = b"GET /v1/streams HTTP/9.9\r\n" + b"X: " + b"h" * 70000 + b"\r\n\r\n"
+            self.record("garbage", raw_exchange(self.port, payload, timeout=5, half_close=True),
+                        {400, 404, 413, 431, "closed", "timeout"}, f"form {form}")
+
+        self.loop("garbage", step)
+
+
+def slowloris(port, count, stop, results):
+    """Opens `count` connections that send part of a request head; even ones then stall, odd ones trickle a byte
+    every 2 s. Counts, per mode, the connections the server closed (or answered) and those still open at the end."""
+    socks = []
+    for i in range(count):
+        mode = "stalled" if i % 2 == 0 else "trickling"
+        try:
+            sock = socket.create_connection((HOST, port), timeout=5)
+            sock.sendall(f"GET /v1/streams HTTP/1.1\r\nHost: {HOST}\r\nX-Slow-{i}: ".encode())
+            sock.setblocking(False)
+            socks.append((sock, mode))
+            results[f"{mode}: opened"] += 1
+        except OSError:
+            results[f"{mode}: refused"] += 1
+    open_socks = list(socks)
+    while not stop.wait(2.0):
+        for entry in list(open_socks):
+            sock, mode = entry
+            try:
+                if mode == "trickling":
+                    sock.send(b"a")
+                sock.recv(4096)  # an answer (408, 431, 400) or the end of the connection: either way, it is over
+                raise ConnectionResetError
+            except BlockingIOError:
+                pass
+            except OSError:
+                results[f"{mode}: closed by the server"] += 1
+                open_socks.remove(entry)
+    for sock, mode in open_socks:
+        results[f"{mode}: still open at the end"] += 1
+    for sock, _ in socks:
+        sock.close()
+
+
+# MARK: - Checks
+
+
+def read_log(port, failures):
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    events = []
+    after = 0
+    while True:
+        connection.request("GET", f"/v1/events?stream=*&after={after}&limit=10000", headers={"Accept": "application/json"})
+        response = connection.getresponse()
+        page = json.loads(response.read())
+        if response.status != 200:
+            failures.append(f"reading the log failed: {response.status} {page}")
+            return events
+        if not page["events"]:
+            return events
+        events += [(e["id"], e["stream"], e["data"]) for e in page["events"]]
+        after = page["next_after"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("binary_path", nargs="?", metavar="BINARY", help="the rewind binary (same as --binary)")
+    parser.add_argument("--binary", default=".build/debug/rewind")
+    parser.add_argument("--duration", type=float, default=20, help="seconds of flood")
+    parser.add_argument("--baseline", type=float, default=3, help="seconds of valid publishing alone, first")
+    parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--subscribers", type=int, default=3)
+    parser.add_argument("--slowloris", type=int, default=40, help="connections that never finish their request head")
+    parser.add_argument("--idle-timeout", type=float, default=5,
+                        help="--idle-timeout given to a server that has the option (seconds); below --duration")
+    parser.add_argument("--flood-requests", type=int, default=20000, help="most requests per flood thread")
+    parser.add_argument("--min-rate", type=float, default=20, help="least acknowledged events/s during the flood")
+    args = parser.parse_args()
+    args.binary = args.binary_path or args.binary
+    if not os.path.exists(args.binary):
+        sys.exit(f"flood-test: no server binary at {args.binary}")
+    if shutil.which("sqlite3") is None:
+        sys.exit("flood-test: sqlite3 is needed for PRAGMA integrity_check (apt-get install sqlite3)")
+
+    serve_help = subprocess.run([args.binary, "serve", "--help"], capture_output=True, text=True).stdout
+    has_idle_timeout = "--idle-timeout" in serve_help
+    extra_args = ["--idle-timeout", f"{args.idle_timeout:g}s"] if has_idle_timeout else []
+    workdir = tempfile.mkdtemp(prefix="rewind-flood-")
+    server = Server(args.binary, workdir, MAX_BODY, extra_args)
+    failures = []
+    try:
+        port = server.port
+        print(f"flood-test: server on {HOST}:{port} (pid {server.process.pid}), --max-body-bytes {MAX_BODY}, "
+              f"work directory {workdir}", flush=True)
+
+        subscribers = [Subscriber(port, "flood.*", "stream=flood.*", STREAMS, reconnect_every=4)]
+        for i in range(1, args.subscribers):
+            stream = STREAMS[i % len(STREAMS)]
+            subscribers.append(Subscriber(port, stream, f"stream={stream}", [stream]))
+        for subscriber in subscribers:
+            subscriber.start()
+
+        publishers = Publishers(port, args.publishers)
+        publishers.start("baseline")
+        time.sleep(args.baseline)
+        publishers.finish()
+        baseline_events = len(publishers.acked)
+        baseline_rate = baseline_events / args.baseline if args.baseline else 0
+
+        stop_slow = threading.Event()
+        slow_results = collections.Counter()
+        slow_thread = threading.Thread(target=slowloris, args=(port, args.slowloris, stop_slow, slow_results), daemon=True)
+        slow_thread.start()
+        flood_start = time.monotonic()
+        flood = Flood(port, flood_start + args.duration, args.flood_requests)
+        flood_threads = [threading.Thread(target=target, daemon=True) for target in
+                         (flood.malformed_json, flood.wrong_content_type, flood.bad_stream_name, flood.oversized,
+                          flood.bad_auth, flood.truncated, flood.garbage)]
+        for thread in flood_threads:
+            thread.start()
+        publishers.start("flood")
+        time.sleep(args.duration)
+        publishers.finish()
+        flood_events = len(publishers.acked) - baseline_events
+        flood_elapsed = time.monotonic() - flood_start
+        for thread in flood_threads:
+            thread.join(timeout=30)
+            if thread.is_alive():
+                failures.append("a flood thread did not stop within 30 s of its deadline")
+        stop_slow.set()
+        slow_thread.join(timeout=10)
+        if not server.alive():
+            failures.append(f"the server died during the flood (exit {server.process.returncode})")
+            raise RuntimeError
+
+        # Subscribers: every acknowledged id of their streams, in order, no duplicate.
+        acked = publishers.acked
+        for subscriber in subscribers:
+            covered = [a[0] for a in acked if a[1] in subscriber.streams]
+            subscriber.target = max(covered) if covered else 0
+        catch_up = time.monotonic() + 20
+        for subscriber in subscribers:
+            subscriber.join(timeout=max(0.1, catch_up - time.monotonic()))
+            subscriber.give_up.set()
+        events = read_log(port, failures)
+        by_id = {e[0]: e for e in events}
+        for subscriber in subscribers:
+            ids = subscriber.ids
+            covered = sorted(a[0] for a in acked if a[1] in subscriber.streams)
+            seen = set(ids)
+            problems = []
+            if len(ids) != len(seen):
+                problems.append(f"{len(ids) - len(seen)} duplicate ids")
+            if any(b <= a for a, b in zip(ids, ids[1:])):
+                problems.append("ids out of order")
+            missing = [i for i in covered if i not in seen]
+            if missing:
+                problems.append(f"{len(missing)} acknowledged ids never arrived (first {missing[0]})")
+            foreign = [i for i in ids if i not in by_id or by_id[i][1] not in subscriber.streams]
+            if foreign:
+                problems.append(f"{len(foreign)} ids not in the log or of another stream (first {foreign[0]})")
+            print(f"flood-test: subscriber {subscriber.name}: {len(ids)} events over {subscriber.connections} "
+                  f"connection(s){'; ' + '; '.join(problems) if problems else ', in order, no gap, no duplicate'}")
+            failures += [f"subscriber {subscriber.name}: {p}" for p in problems]
+
+        # The log: every acknowledged event exactly once, with its stream and data.
+        ids = [e[0] for e in events]
+        if len(ids) != len(set(ids)):
+            failures.append(f"{len(ids) - len(set(ids))} duplicate ids in the log")
+        changed = [a for a in acked if by_id.get(a[0]) != a]
+        if changed:
+            failures.append(f"{len(changed)} acknowledged events missing or changed; first {changed[0]} "
+                            f"found {by_id.get(changed[0][0])}")
+        junk = [e for e in events if e[1] not in STREAMS]
+        if junk:
+            failures.append(f"{len(junk)} events from invalid requests were committed; first {junk[0]}")
+        acked_ids = {a[0] for a in acked}
+        unacked = [e for e in events if e[0] not in acked_ids]
+        print(f"flood-test: log: {len(events)} events, {len(acked)} acknowledged, "
+              f"{len(unacked)} committed without an answer to the publisher")
+
+        # Publishers: no error, not starved.
+        rate = flood_events / flood_elapsed
+        print(f"flood-test: valid publishers: {baseline_rate:.0f} events/s alone, {rate:.0f} events/s during the flood "
+              f"({flood_events} events in {flood_elapsed:.1f} s, {publishers.requests} requests in all)")
+        if publishers.errors:
+            failures.append(f"{len(publishers.errors)} valid publish requests failed; first: {publishers.errors[0]}")
+        if rate < args.min_rate:
+            failures.append(f"valid publishers starved: {rate:.1f} events/s during the flood, below --min-rate {args.min_rate}")
+        for subscriber in subscribers:
+            if subscriber.errors and subscriber.errors[0] not in ("server closed the stream",):
+                print(f"flood-test: note: subscriber {subscriber.name} reconnects: {subscriber.errors[:3]}")
+
+        # Invalid traffic: statuses.
+        total = sum(flood.statuses.values())
+        print(f"flood-test: invalid requests: {total} in {flood_elapsed:.1f} s")
+        kinds = sorted({kind for kind, _ in flood.statuses})
+        for kind in kinds:
+            summary = ", ".join(f"{status}: {count}" for (k, status), count in
+                                sorted(flood.statuses.items(), key=lambda item: str(item[0][1])) if k == kind)
+            print(f"  {kind:20} {summary}")
+        server_errors = [(k, s) for (k, s) in flood.statuses if isinstance(s, int) and s >= 500]
+        if server_errors:
+            failures.append(f"5xx answers to invalid requests: {server_errors}")
+        for (kind, what, status), count in flood.unexpected.most_common(12):
+            failures.append(f"{kind}: {what} -> {status} ({count} times)")
+        print("flood-test: slowloris connections: " + ", ".join(f"{k}: {v}" for k, v in sorted(slow_results.items())))
+        left_open = {mode: slow_results[f"{mode}: still open at the end"] for mode in ("stalled", "trickling")}
+        for mode, count in left_open.items():
+            if not count:
+                continue
+            if has_idle_timeout:
+                failures.append(f"{count} {mode} slowloris connections were still open after {flood_elapsed:.0f} s "
+                                f"with --idle-timeout {args.idle_timeout:g}s")
+            else:
+                print(f"flood-test: note: this binary has no --idle-timeout; the server kept {count} {mode} "
+                      f"connections with an unfinished request head open for the whole {flood_elapsed:.0f} s flood")
+    except RuntimeError:
+        pass
+    finally:
+        alive = server.alive()
+        server.stop()
+    if alive and server.process.returncode not in (0, -signal.SIGTERM):
+        failures.append(f"the server exited with {server.process.returncode} on SIGTERM")
+
+    with open(server.log_path, errors="replace") as log:
+        server_log = log.read()
+    logged_5xx = len(re.findall(r"http\.status=5\d\d", server_log))
+    if logged_5xx or "request failed" in server_log:
+        failures.append(f"the server log has {logged_5xx} 5xx answers / failed requests; see {server.log_path}")
+    check = subprocess.run(["sqlite3", server.db, "PRAGMA integrity_check"], capture_output=True, text=True)
+    print(f"flood-test: PRAGMA integrity_check: {check.stdout.strip() or check.stderr.strip()}")
+    if check.stdout.strip() != "ok":
+        failures.append(f"integrity_check: {check.stdout.strip()} {check.stderr.strip()}")
+
+    if failures:
+        print("flood-test: FAILED", file=sys.stderr)
+        for failure in failures:
+            print(f"  - {failure}", file=sys.stderr)
+        print(f"flood-test: server log and database kept in {workdir}", file=sys.stderr)
+        sys.exit(1)
+    shutil.rmtree(workdir, ignore_errors=True)
+    print("flood-test: passed")
+
+
+if __name__ == "__main__":
+    main()

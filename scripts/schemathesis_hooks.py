@@ -1,0 +1,55 @@
+"""Schemathesis hooks for scripts/schemathesis-run.sh (loaded through SCHEMATHESIS_HOOKS).
+
+- NDJSON request bodies: the schema describes them as an array of event objects; they are sent one per line.
+- The two event URLs answer SSE or JSON by `Accept`, which OpenAPI cannot describe as a parameter: each
+  generated request gets one of the two at random, so both forms are checked against the description.
+- An SSE subscription stays open until `limit` events or, with `live=false`, until it is caught up. So that no
+  request can hang, every SSE request whose `live` would keep it open gets `live=false` (a `live` value that is
+  not a boolean is left alone: the server refuses it with 400 before streaming).
+- `wait` (JSON long-poll, up to 60 s) is capped at 1 s so the run stays short.
+"""
+import json
+import random
+
+import schemathesis
+
+EVENT_PATHS = ("/v1/streams/{stream}/events", "/v1/events")
+TRUE_WORDS = ("true", "1", "yes")
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(ctx, value):
+    if isinstance(value, list):
+        return "".join(json.dumps(item) + "\n" for item in value).encode()
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+def _keeps_open(live):
+    if live is None or live is True:
+        return True
+    if isinstance(live, list):
+        return any(_keeps_open(item) for item in live)
+    return isinstance(live, str) and live.lower() in TRUE_WORDS
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.method.upper() != "GET" or case.operation.path not in EVENT_PATHS:
+        return
+    if case.headers is None:
+        case.headers = {}
+    if "Accept" not in case.headers:
+        case.headers["Accept"] = random.choice(["application/json", "text/event-stream"])
+    if case.query is None:
+        case.query = {}
+    if "json" in case.headers["Accept"] and "event-stream" not in case.headers["Accept"]:
+        wait = case.query.get("wait")
+        try:
+            if wait is not None and 1 < float(wait) <= 60:
+                case.query["wait"] = 1
+        except (TypeError, ValueError):
+            pass
+    elif _keeps_open(case.query.get("live")):
+        case.query["live"] = "false"
