@@ -208,7 +208,8 @@ const streams = {
       $("streams-status").textContent = `${json.length} stream${json.length === 1 ? "" : "s"}, updated ${clockTime(new Date(now))}`;
       $("streams-status").className = "status";
     } catch (error) {
-      $("streams-status").textContent = error.explanation;
+      // A 401 is explained once, in the banner at the top.
+      $("streams-status").textContent = error.status === 401 ? "No streams shown until a token is given." : error.explanation;
       $("streams-status").className = "status error-text";
     } finally {
       this.busy = false;

@@ -371,7 +371,7 @@ def token_command_available(binary):
     """Whether `rewind token` mints a JWT (three dot-separated parts); `--help` alone would not tell, since an
     unknown subcommand followed by --help still prints the main help."""
     try:
-        result = subprocess.run([binary, "token", "--secret", "probe", "--subscribe", "*", "--ttl", "1h"],
+        result = subprocess.run([binary, "token", "--secret", "probe-" + "x" * 40, "--subscribe", "*", "--ttl", "1h"],
                                 capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False

@@ -27,6 +27,17 @@ struct ConsoleTests {
         }
     }
 
+    @Test func servedWithoutATokenWhenAuthIsOn() async throws {
+        try await withRewind({ $0.auth = .secret(AuthTests.secret) }) { server in
+            for path in ["/", "/console/app.js", "/console/style.css", "/console/favicon.svg"] {
+                let reply = try await server.request(.GET, path)
+                #expect(reply.status == 200, "\(path): the page is what asks for the token")
+            }
+            let api = try await server.request(.GET, "/v1/streams")
+            #expect(api.status == 401, "the API still needs one")
+        }
+    }
+
     @Test func pageRestrictsWhatItLoads() async throws {
         try await withRewind { server in
             let reply = try await server.request(.GET, "/")
