@@ -238,6 +238,10 @@ def run_without_auth(args, binary, workdir, stack, console_factory):
             raise TestFailure(f"GET {path} answered {status}")
 
     check_streams_view(console, {"console.orders": 30, "console.chat": 1})
+    unlabelled = console.js("""[...document.querySelectorAll('input, select, textarea, button')].filter((e) =>
+        !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map((e) => e.id || e.outerHTML)""")
+    if unlabelled:
+        raise TestFailure(f"controls without a label or text: {unlabelled}")
 
     # Live tail on a pattern, from now on.
     console.start_tail("console.*")
