@@ -144,10 +144,10 @@ class Console:
             data: li.querySelector('pre').textContent, duplicate: li.classList.contains('duplicate')}))""")
         return list(reversed(rows))
 
-    def start_tail(self, streams, after=""):
+    def start_tail(self, streams, after="", types=""):
         self.view("tail")
         self.fill("tail-streams", streams)
-        self.fill("tail-types", "")
+        self.fill("tail-types", types)
         self.fill("tail-after", after)
         self.click("tail-start")
 
@@ -267,6 +267,7 @@ def run_without_auth(args, binary, workdir, stack, console_factory):
         expected.append(publish_api(port, "console.chat", {"n": n, "via": "api"}))
     expected.append(publish_api(port, "console.orders", {"order": 101}, "order.paid"))
     orders.append(expected[-1])
+    paid = expected[-1]
     publish_api(port, "other", "not in the tail")  # outside the pattern: must not show
     console.view("tail")
     rows = console.wait_tail_rows(expected)
@@ -334,6 +335,13 @@ def run_without_auth(args, binary, workdir, stack, console_factory):
     if f"continuing with id {pruned[-2]}" not in banner:
         raise TestFailure(f"the gap banner should say the tail continues with id {pruned[-2]}: {banner!r}")
     console.wait_tail_rows(pruned[-2:])
+    console.click("tail-stop")
+
+    # A type filter, replaying from an id: only that type's events.
+    console.start_tail("console.*", after=str(pruned[-1]), types="order.created")
+    rows = console.wait_tail_rows([i for i in orders if i != paid])
+    if {row["type"] for row in rows} != {"order.created"}:
+        raise TestFailure(f"a tail filtered to order.created shows types {sorted({row['type'] for row in rows})}")
     console.click("tail-stop")
 
     # History: newest page, then older, open one event and copy its id.
