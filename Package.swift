@@ -68,7 +68,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedConsole"]
         ),
         // Load generator for `rewind bench`: HTTP publishers and SSE subscribers on raw NIO channels, so the client
         // costs little next to the server it measures; works against any server by URL templates (Nchan too).
@@ -94,15 +95,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Build tool: turns migrations/*.sql into Swift source so the binary carries its schema.
+        // Build tool: turns migrations/*.sql and the console's files into Swift source so the binary carries them.
         .executableTarget(
-            name: "RewindMigrationEmbedder",
+            name: "RewindEmbedder",
             swiftSettings: swiftSettings
         ),
         .plugin(
             name: "EmbedMigrations",
             capability: .buildTool(),
-            dependencies: ["RewindMigrationEmbedder"]
+            dependencies: ["RewindEmbedder"]
+        ),
+        .plugin(
+            name: "EmbedConsole",
+            capability: .buildTool(),
+            dependencies: ["RewindEmbedder"]
         ),
         .testTarget(
             name: "RewindCoreTests",

@@ -2,6 +2,11 @@ import Foundation
 import PackagePlugin
 
 /// Embeds the package's `migrations/*.sql` into the target as Swift source, so the schema ships inside the binary.
+///
+/// The command's inputs are the folder and each file in it, so a file added to the folder or edited runs it again;
+/// the embedder lists the folder itself when it runs (SwiftPM reuses this command line until it plans the build
+/// again). A file removed from the folder is still named as an input until then: any change to `Package.swift`
+/// (even `touch`) makes SwiftPM plan again.
 @main
 struct EmbedMigrations: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -12,10 +17,10 @@ struct EmbedMigrations: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appending(path: "Migration+Embedded.swift")
         return [
             .buildCommand(
-                displayName: "Embedding \(files.count) migrations",
-                executable: try context.tool(named: "RewindMigrationEmbedder").url,
-                arguments: [output.path] + files.map(\.path),
-                inputFiles: files,
+                displayName: "Embedding migrations",
+                executable: try context.tool(named: "RewindEmbedder").url,
+                arguments: ["migrations", output.path, directory.path],
+                inputFiles: [directory] + files,
                 outputFiles: [output]
             )
         ]

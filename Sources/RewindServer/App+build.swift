@@ -32,6 +32,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
         authenticator: authenticator,
         quota: SubscriberQuota(maxTotal: configuration.maxSubscribers, maxPerSubject: configuration.maxSubscribersPerSubject)
     ).addRoutes(to: router)
+    Console.addRoutes(to: router)
     let idle = configuration.idleTimeout.components
     return Application(
         router: router,
