@@ -2,13 +2,14 @@ import Foundation
 
 // Turns files of the package into Swift source at build time, so `rewind` carries them and runs from any directory.
 //   RewindEmbedder migrations OUTPUT.swift DIRECTORY      DIRECTORY/*.sql as `Migration.embedded` (RewindStore)
-//   RewindEmbedder assets OUTPUT.swift DIRECTORY          every file below DIRECTORY as `ConsoleAsset.embedded` (RewindServer)
+//   RewindEmbedder assets OUTPUT.swift DIRECTORY [FILE…]  every file below DIRECTORY, and each FILE by its name, as
+//                                                         `ConsoleAsset.embedded` (RewindServer)
 // The folder is listed here, when the command runs, rather than by the plugin: SwiftPM keeps a plugin's command
 // line from the last time it planned the build, which a file added to the folder does not trigger, while the
 // folder itself is one of the command's inputs, so adding a file does run the command again.
 let usage = """
     usage: RewindEmbedder migrations OUTPUT.swift DIRECTORY
-           RewindEmbedder assets OUTPUT.swift DIRECTORY
+           RewindEmbedder assets OUTPUT.swift DIRECTORY [FILE...]
 
     """
 
@@ -52,6 +53,7 @@ let contentTypes: [String: String] = [
     "png": "image/png",
     "ico": "image/x-icon",
     "txt": "text/plain; charset=utf-8",
+    "yaml": "application/yaml; charset=utf-8",
 ]
 
 /// The regular files below `directory` (all levels, hidden ones left out), as paths.
@@ -86,8 +88,13 @@ func migrationsSource(_ files: [String]) throws -> String {
     return source + "    ]\n}\n"
 }
 
-func assetsSource(root: String, files: [String]) throws -> String {
+func assetsSource(root: String, files: [String], extra: [String]) throws -> String {
     let prefix = root.hasSuffix("/") ? root : root + "/"
+    var named: [(name: String, path: String)] = try files.sorted().map { path in
+        guard path.hasPrefix(prefix) else { fail("\(path) is not under \(root)") }
+        return (String(path.dropFirst(prefix.count)), path)
+    }
+    named += extra.map { (fileName($0), $0) }
     var source = """
         // Generated from the console's files at build time. Do not edit.
 
@@ -96,9 +103,7 @@ func assetsSource(root: String, files: [String]) throws -> String {
             static let embedded: [ConsoleAsset] = [
 
         """
-    for path in files.sorted() {
-        guard path.hasPrefix(prefix) else { fail("\(path) is not under \(root)") }
-        let name = String(path.dropFirst(prefix.count))
+    for (name, path) in named {
         let fileExtension = (name as NSString).pathExtension.lowercased()
         guard let contentType = contentTypes[fileExtension] else {
             fail("\(path): no content type known for .\(fileExtension); add it to RewindEmbedder's table")
@@ -115,14 +120,14 @@ func assetsSource(root: String, files: [String]) throws -> String {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.count == 3 else { fail(usage) }
+guard arguments.count >= 3, arguments.count == 3 || arguments[0] == "assets" else { fail(usage) }
 let (output, directory) = (arguments[1], arguments[2])
 let source: String
 switch arguments[0] {
 case "migrations":
     source = try migrationsSource(try files(in: directory, recursive: false).filter { $0.hasSuffix(".sql") })
 case "assets":
-    source = try assetsSource(root: directory, files: try files(in: directory, recursive: true))
+    source = try assetsSource(root: directory, files: try files(in: directory, recursive: true), extra: Array(arguments.dropFirst(3)))
 default:
     fail(usage)
 }

@@ -8,6 +8,9 @@ enum Console {
         router.get("/") { request, _ in
             try asset("index.html").response(to: request)
         }
+        router.get("/openapi.yaml") { request, _ in
+            try asset("openapi.yaml").response(to: request)
+        }
         router.get("/console/**") { request, context in
             try asset(context.parameters.getCatchAll().joined(separator: "/")).response(to: request)
         }

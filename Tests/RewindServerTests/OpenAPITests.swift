@@ -28,7 +28,8 @@ import Testing
         return operations
     }
 
-    /// `METHOD /path/{param}` for every `router.get("/path/:param")`-style registration in the server's sources.
+    /// `METHOD /path/{param}` for every `router.get("/path/:param")`-style registration in the server's sources; a
+    /// catch-all `**` is documented as `{path}`.
     static func registeredOperations() throws -> Set<String> {
         let sources = root.appendingPathComponent("Sources/RewindServer")
         let pattern = try NSRegularExpression(pattern: #"router\.(get|post|put|patch|delete|head)\("([^"]*)""#)
@@ -40,7 +41,7 @@ import Testing
                 let method = String(text[Range(match.range(at: 1), in: text)!]).uppercased()
                 let path = String(text[Range(match.range(at: 2), in: text)!])
                     .split(separator: "/", omittingEmptySubsequences: false)
-                    .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                    .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : $0 == "**" ? "{path}" : String($0) }
                     .joined(separator: "/")
                 operations.insert("\(method) \(path.isEmpty ? "/" : path)")
             }
@@ -64,6 +65,7 @@ import Testing
             for operation in documented.sorted(by: { ($0.hasPrefix("DELETE") ? "1" : "0") + $0 < ($1.hasPrefix("DELETE") ? "1" : "0") + $1 }) {
                 let parts = operation.split(separator: " ", maxSplits: 1)
                 let path = String(parts[1]).replacingOccurrences(of: "{stream}", with: "doc").replacingOccurrences(of: "{id}", with: "1")
+                    .replacingOccurrences(of: "{path}", with: "app.js")
                 let method = HTTPMethod(rawValue: String(parts[0]))
                 let reply = try await server.request(
                     method,
