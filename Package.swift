@@ -28,7 +28,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         // SHA-256 for the audit chain.
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-        // Tests only: a real HTTP client to stream SSE responses; already required by HummingbirdTesting.
+        // The HTTP client of `rewind tail` and `rewind publish`; the tests use it to stream SSE responses.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -81,10 +81,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The admin commands behind the CLI: queries and their output formats, verification, export and import,
+        // backups, and the HTTP clients of `tail` and `publish`.
+        .target(
+            name: "RewindAdmin",
+            dependencies: [
+                "RewindCore",
+                "RewindStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `rewind` command: argument parsing and wiring only.
         .executableTarget(
             name: "rewind",
             dependencies: [
+                "RewindAdmin",
                 "RewindBench",
                 "RewindServer",
                 "RewindStore",
@@ -114,6 +131,20 @@ let package = Package(
                 "RewindCore",
                 "RewindStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RewindAdminTests",
+            dependencies: [
+                "RewindAdmin",
+                "RewindCore",
+                "RewindServer",
+                "RewindStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
