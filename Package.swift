@@ -27,7 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
-        // Tests only: a real HTTP client to stream SSE responses; already required by HummingbirdTesting.
+        // SHA-256 for the audit chain.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // The HTTP client of `rewind tail` and `rewind publish`; the tests use it to stream SSE responses.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -42,6 +44,7 @@ let package = Package(
             dependencies: [
                 "RewindCore",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,10 +86,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The admin commands behind the CLI: queries and their output formats, verification, export and import,
+        // backups, and the HTTP clients of `tail` and `publish`.
+        .target(
+            name: "RewindAdmin",
+            dependencies: [
+                "RewindCore",
+                "RewindStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `rewind` command: argument parsing and wiring only.
         .executableTarget(
             name: "rewind",
             dependencies: [
+                "RewindAdmin",
                 "RewindBench",
                 "RewindServer",
                 "RewindStore",
@@ -121,6 +141,20 @@ let package = Package(
                 "RewindCore",
                 "RewindStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RewindAdminTests",
+            dependencies: [
+                "RewindAdmin",
+                "RewindCore",
+                "RewindServer",
+                "RewindStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

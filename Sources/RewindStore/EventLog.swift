@@ -69,7 +69,12 @@ public final class EventLog: Sendable {
         }
         do {
             pool = try DatabasePool(path: configuration.path, configuration: config)
+            try Self.enableIncrementalVacuumIfNew(pool)
             try Migration.migrate(pool)
+            let hashed = try Self.backfillChain(pool)
+            if hashed > 0 {
+                logger.notice("hashed events from before the audit chain", metadata: ["chain.backfilled": "\(hashed)"])
+            }
             let head = try pool.read { db in try Self.head(db) }
             commits = CommitHub(head: head)
         } catch let error as DatabaseError {
@@ -169,8 +174,12 @@ public final class EventLog: Sendable {
             var committed: [Event] = []
             let lastTime = try Int64.fetchOne(db.cachedStatement(sql: "SELECT time FROM events ORDER BY id DESC LIMIT 1")) ?? 0
             let time = Timestamp(microseconds: max(Timestamp.now().microseconds, lastTime))
+            // Ids are given explicitly (the next after the head, as AUTOINCREMENT would) so each event's hash,
+            // which covers its id, is known before its row is written.
+            var nextID = previousHead + 1
+            var chain = try Self.chainTip(db)
             let insert = try db.cachedStatement(
-                sql: "INSERT INTO events (stream, type, data, json, time, key) VALUES (?, ?, ?, ?, ?, ?)"
+                sql: "INSERT INTO events (id, stream, type, data, json, time, key, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             )
             var results: [Result<AppendResult, StoreError>] = []
             results.reserveCapacity(requests.count)
@@ -201,17 +210,28 @@ public final class EventLog: Sendable {
                 var last: Int64 = 0
                 var bytes: Int64 = 0
                 for event in request.events {
+                    chain = ChainHash.hash(
+                        previous: chain,
+                        id: nextID,
+                        stream: stream,
+                        type: event.type.rawValue,
+                        time: time.microseconds,
+                        data: event.data
+                    )
                     try Self.insertEvent(
                         insert.sqliteStatement,
                         db,
+                        id: nextID,
                         stream: stream,
                         type: event.type.rawValue,
                         data: event.data,
                         isJSON: event.isJSON,
                         time: time.microseconds,
-                        key: request.idempotencyKey
+                        key: request.idempotencyKey,
+                        hash: chain
                     )
-                    last = db.lastInsertedRowID
+                    last = nextID
+                    nextID += 1
                     if first == 0 { first = last }
                     committed.append(
                         Event(
@@ -268,28 +288,34 @@ public final class EventLog: Sendable {
     private static func insertEvent(
         _ statement: SQLiteStatement,
         _ db: Database,
+        id: Int64,
         stream: String,
         type: String,
         data: String,
         isJSON: Bool,
         time: Int64,
-        key: String?
+        key: String?,
+        hash: [UInt8]
     ) throws {
         var data = data
         let code: Int32 = data.withUTF8 { bytes in
             sqlite3_reset(statement)
-            bindText(statement, 1, stream)
-            bindText(statement, 2, type)
-            // The data's bytes stay valid until the step below returns: SQLite need not copy them.
+            sqlite3_bind_int64(statement, 1, id)
+            bindText(statement, 2, stream)
+            bindText(statement, 3, type)
+            // The data's and the hash's bytes stay valid until the step below returns: SQLite need not copy them.
             if let base = bytes.baseAddress, bytes.count > 0 {
-                sqlite3_bind_text(statement, 3, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil)
+                sqlite3_bind_text(statement, 4, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil)
             } else {
-                sqlite3_bind_text(statement, 3, "", 0, nil)
+                sqlite3_bind_text(statement, 4, "", 0, nil)
             }
-            sqlite3_bind_int64(statement, 4, isJSON ? 1 : 0)
-            sqlite3_bind_int64(statement, 5, time)
-            if let key { bindText(statement, 6, key) } else { sqlite3_bind_null(statement, 6) }
-            let code = sqlite3_step(statement)
+            sqlite3_bind_int64(statement, 5, isJSON ? 1 : 0)
+            sqlite3_bind_int64(statement, 6, time)
+            if let key { bindText(statement, 7, key) } else { sqlite3_bind_null(statement, 7) }
+            let code = hash.withUnsafeBytes { hash in
+                sqlite3_bind_blob(statement, 8, hash.baseAddress, Int32(hash.count), nil)
+                return sqlite3_step(statement)
+            }
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
             return code

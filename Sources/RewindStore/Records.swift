@@ -114,12 +114,41 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 }
 
+extension RetentionPolicy: CustomStringConvertible {
+    /// The policy in the flags' own terms: `max-age=30d,max-events=1000; orders.*: max-events=10`.
+    public var description: String {
+        func text(_ limits: Limits) -> String {
+            var parts: [String] = []
+            if let age = limits.maxAge { parts.append("max-age=\(Self.durationText(age))") }
+            if let count = limits.maxEvents { parts.append("max-events=\(count)") }
+            return parts.isEmpty ? "unlimited" : parts.joined(separator: ",")
+        }
+        var out = [text(defaults)]
+        for rule in rules {
+            let pattern = rule.pattern.allStreams ? "*" : (rule.pattern.names + rule.pattern.prefixes.map { $0 + "*" }).joined(separator: ",")
+            out.append("\(pattern): \(text(rule.limits))")
+        }
+        return out.joined(separator: "; ")
+    }
+
+    /// A duration in the largest unit that divides it exactly, as the retention flags take it.
+    static func durationText(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        for (unit, size) in [("d", Int64(86_400)), ("h", 3_600), ("m", 60)] where seconds > 0 && seconds % size == 0 {
+            return "\(seconds / size)\(unit)"
+        }
+        return "\(seconds)s"
+    }
+}
+
 /// What a pruning pass removed.
 public struct PruneReport: Sendable, Equatable {
     public var events: Int64 = 0
     public var bytes: Int64 = 0
     /// Streams that lost events, with the highest id removed from each.
     public var streams: [String: Int64] = [:]
+    /// Streams that lost events, with how many each lost.
+    public var counts: [String: Int64] = [:]
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Foundation
 import Hummingbird
 public import Logging
 import RewindCore
@@ -29,8 +30,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port = 8080
 
-    @Option(help: "SQLite database file, created on first start.")
-    var db = "rewind.sqlite"
+    @Option(help: "SQLite database file, created on first start (default: $REWIND_DB, else ./rewind.sqlite).")
+    var db = ProcessInfo.processInfo.environment["REWIND_DB"] ?? "rewind.sqlite"
 
     @Option(help: "Seconds of idleness after which an SSE stream gets a heartbeat comment.")
     var heartbeat: Double = 15
@@ -168,42 +169,7 @@ extension Serve {
 
     /// The retention flags as a policy; throws a usage error naming the flag at fault.
     func retentionPolicy() throws -> RetentionPolicy {
-        func age(_ text: String, flag: String) throws -> Duration {
-            guard let duration = DurationText.parse(text), duration > .zero else {
-                throw ValidationError("\(flag) '\(text)' is not a duration such as 30d, 12h or 90m")
-            }
-            return duration
-        }
-        if let retentionMaxEvents, retentionMaxEvents < 1 { throw ValidationError("--retention-max-events must be at least 1") }
-        let defaults = RetentionPolicy.Limits(
-            maxAge: try retentionMaxAge.map { try age($0, flag: "--retention-max-age") },
-            maxEvents: retentionMaxEvents
-        )
-        var rules: [(pattern: EventFilter, limits: RetentionPolicy.Limits)] = []
-        for rule in streamRetention {
-            let usage = "--stream-retention '\(rule)' should look like 'orders.*:max-age=7d,max-events=1000'"
-            guard let colon = rule.firstIndex(of: ":") else { throw ValidationError(usage) }
-            let pattern: EventFilter
-            do {
-                pattern = try EventFilter(patterns: [String(rule[..<colon])])
-            } catch {
-                throw ValidationError("\(usage): \(error)")
-            }
-            var limits = RetentionPolicy.Limits()
-            for setting in rule[rule.index(after: colon)...].split(separator: ",") {
-                let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw ValidationError(usage) }
-                switch parts[0] {
-                case "max-age": limits.maxAge = try age(parts[1], flag: "--stream-retention max-age")
-                case "max-events":
-                    guard let count = Int64(parts[1]), count >= 1 else { throw ValidationError("\(usage): max-events must be at least 1") }
-                    limits.maxEvents = count
-                default: throw ValidationError(usage)
-                }
-            }
-            rules.append((pattern, limits))
-        }
-        return RetentionPolicy(defaults: defaults, rules: rules)
+        try makeRetentionPolicy(maxAge: retentionMaxAge, maxEvents: retentionMaxEvents, streamRules: streamRetention)
     }
 }
 

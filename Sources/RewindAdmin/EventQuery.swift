@@ -1,0 +1,205 @@
+internal import Foundation
+internal import GRDB
+public import RewindCore
+
+/// What `rewind query` selects: every condition given must hold.
+public struct EventQuery: Sendable {
+    /// Stream names and `prefix*` / `prefix.*` patterns, or `*`; empty means every stream.
+    public var streams: [String] = []
+    public var types: [String] = []
+    /// Only ids greater than this.
+    public var after: Int64?
+    /// Only ids less than this.
+    public var before: Int64?
+    /// Only events committed at or after this time.
+    public var since: Timestamp?
+    /// Only events committed before this time.
+    public var until: Timestamp?
+    /// Only events whose data contains this text (case-sensitive).
+    public var text: String?
+    /// Only events whose data is JSON with these fields equal to these values.
+    public var fields: [FieldMatch] = []
+    /// At most this many events; nil for all.
+    public var limit: Int?
+    /// Newest first: with a limit, the last events that match.
+    public var reverse = false
+
+    public init() {}
+}
+
+/// `--where path=value`: a field of JSON data, named by dotted path (`user.id`, `items.0.sku`), equal to a value.
+/// The value is compared as a number when it reads as one, as `true`/`false`/`null` for those words, and as text
+/// otherwise (quote it, `name="42"`, to compare a number-like text).
+public struct FieldMatch: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
+        case integer(Int64)
+        case real(Double)
+        case text(String)
+        case boolean(Bool)
+        case null
+    }
+
+    /// The SQLite JSON path, e.g. `$.user.id`.
+    public var path: String
+    public var value: Value
+
+    public init(parsing text: String) throws {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            throw AdminError("--where '\(text)' should look like field.path=value")
+        }
+        let name = text[..<equals]
+        let raw = String(text[text.index(after: equals)...])
+        var path = "$"
+        for segment in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard !segment.isEmpty else { throw AdminError("--where '\(text)': empty field name in '\(name)'") }
+            if segment.allSatisfy(\.isNumber) {
+                path += "[\(segment)]"
+            } else {
+                // Quoted, so names with characters SQLite's path syntax gives a meaning to still work.
+                path += ".\"" + segment.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            }
+        }
+        self.path = path
+        if raw.count >= 2, raw.hasPrefix("\""), raw.hasSuffix("\"") {
+            value = .text(String(raw.dropFirst().dropLast()))
+        } else if let integer = Int64(raw) {
+            value = .integer(integer)
+        } else if let real = Double(raw), real.isFinite, raw.first?.isNumber == true || raw.first == "-" {
+            value = .real(real)
+        } else if raw == "true" || raw == "false" {
+            value = .boolean(raw == "true")
+        } else if raw == "null" {
+            value = .null
+        } else {
+            value = .text(raw)
+        }
+    }
+}
+
+/// An event as the admin commands read it: with its stored hash.
+public struct StoredEvent: Sendable, Equatable {
+    public var event: Event
+    public var hash: [UInt8]?
+}
+
+extension LogReader {
+    /// The events a query selects, in id order (newest first when reversed).
+    public func events(_ query: EventQuery) throws -> [StoredEvent] {
+        try read { db in
+            let (sql, arguments) = try Self.sql(query, hasChain: try hasChain(db), db)
+            var events: [StoredEvent] = []
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            while let row = try rows.next() {
+                events.append(Self.storedEvent(row))
+            }
+            return events
+        }
+    }
+
+    /// The plan SQLite picks for a query, as `EXPLAIN QUERY PLAN` prints it (one line per step).
+    public func plan(_ query: EventQuery) throws -> [String] {
+        try read { db in
+            let (sql, arguments) = try Self.sql(query, hasChain: try hasChain(db), db)
+            return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+        }
+    }
+
+    static func storedEvent(_ row: Row) -> StoredEvent {
+        let hash: DatabaseValue = row[7]
+        var bytes: [UInt8]?
+        if case .blob(let data) = hash.storage { bytes = [UInt8](data) }
+        return StoredEvent(
+            event: Event(id: row[0], stream: row[1], type: row[2], data: row[3], isJSON: row[4], time: Timestamp(microseconds: row[5]), key: row[6]),
+            hash: bytes
+        )
+    }
+
+    /// The statement of a query. Times become id bounds (commit times never decrease along ids), so every
+    /// query walks the primary key or the `(stream, id)` index, forwards or backwards, and stops at its limit.
+    static func sql(_ query: EventQuery, hasChain: Bool, _ db: Database) throws -> (String, StatementArguments) {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        var low = query.after ?? 0
+        var high = query.before.map { $0 - 1 } ?? Int64.max
+        if let since = query.since { low = max(low, try lastID(before: since, db)) }
+        if let until = query.until { high = min(high, try lastID(before: until, db)) }
+        if low > 0 {
+            conditions.append("id > ?")
+            _ = arguments.append(contentsOf: [low])
+        }
+        if high < Int64.max {
+            conditions.append("id <= ?")
+            _ = arguments.append(contentsOf: [high])
+        }
+        let patterns = query.streams.filter { $0 != "*" }
+        if !patterns.isEmpty, patterns.count == query.streams.count {
+            let filter: EventFilter
+            do {
+                filter = try EventFilter(patterns: patterns)
+            } catch {
+                throw AdminError("--stream: \(error)")
+            }
+            var alternatives: [String] = []
+            if !filter.names.isEmpty {
+                alternatives.append("stream IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
+                _ = arguments.append(contentsOf: StatementArguments(filter.names))
+            }
+            for prefix in filter.prefixes {
+                alternatives.append("stream GLOB ?")
+                _ = arguments.append(contentsOf: [prefix + "*"])
+            }
+            if filter.allStreams { alternatives = ["1"] }
+            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
+        }
+        if !query.types.isEmpty {
+            conditions.append("type IN (" + Array(repeating: "?", count: query.types.count).joined(separator: ", ") + ")")
+            _ = arguments.append(contentsOf: StatementArguments(query.types))
+        }
+        if let text = query.text {
+            conditions.append("instr(data, ?) > 0")
+            _ = arguments.append(contentsOf: [text])
+        }
+        for field in query.fields {
+            // json_extract fails on text that is not JSON; such data simply does not match.
+            let extracted = "(CASE WHEN json_valid(data) THEN json_extract(data, ?) END)"
+            let typed = "(CASE WHEN json_valid(data) THEN json_type(data, ?) END)"
+            switch field.value {
+            case .integer(let value):
+                conditions.append("\(extracted) = ?")
+                _ = arguments.append(contentsOf: [field.path, value])
+            case .real(let value):
+                conditions.append("\(extracted) = ?")
+                _ = arguments.append(contentsOf: [field.path, value])
+            case .text(let value):
+                conditions.append("\(typed) = 'text' AND \(extracted) = ?")
+                _ = arguments.append(contentsOf: [field.path, field.path, value])
+            case .boolean(let value):
+                conditions.append("\(typed) = ?")
+                _ = arguments.append(contentsOf: [field.path, value ? "true" : "false"])
+            case .null:
+                conditions.append("\(typed) = 'null'")
+                _ = arguments.append(contentsOf: [field.path])
+            }
+        }
+        var sql = "SELECT id, stream, type, data, json, time, key, \(hasChain ? "hash" : "NULL") FROM events"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += query.reverse ? " ORDER BY id DESC" : " ORDER BY id"
+        if let limit = query.limit {
+            sql += " LIMIT ?"
+            _ = arguments.append(contentsOf: [limit])
+        }
+        return (sql, arguments)
+    }
+}
+
+extension StoredEvent {
+    /// The event as a table row: the columns of the JSON read API (`id`, `stream`, `type`, `data`, `time`, `key`).
+    public static let columns = ["id", "stream", "type", "data", "time", "key"]
+
+    public var cells: [Cell] {
+        [
+            .integer(event.id), .text(event.stream), .text(event.type), event.isJSON ? .json(event.data) : .text(event.data),
+            .text(event.time.description), event.key.map(Cell.text) ?? .null,
+        ]
+    }
+}

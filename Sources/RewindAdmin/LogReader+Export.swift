@@ -1,0 +1,229 @@
+internal import Foundation
+internal import GRDB
+public import RewindCore
+public import RewindStore
+
+/// The export format, one JSON object per line (NDJSON), in id order:
+///
+/// - an event: `{"id", "stream", "type", "data", "json", "time", "key"?, "hash"}`; `data` is always the stored
+///   text as a JSON string and `json` says whether it was published as a JSON value; `hash` is hexadecimal;
+/// - a checkpoint, where removed events were: `{"checkpoint": <id>, "hash": "..."}`;
+/// - after the events, a stream's tombstone or pruning horizon: `{"stream_state": <name>, "deleted_at"?, "pruned_through"}`;
+/// - last, `{"head": <last id ever given out>}`.
+public enum ExportFormat {
+    static func eventLine(_ stored: StoredEvent) -> String {
+        var json = JSONWriter()
+        let event = stored.event
+        json.beginObject()
+        json.key("id")
+        json.int(event.id)
+        json.key("stream")
+        json.string(event.stream)
+        json.key("type")
+        json.string(event.type)
+        json.key("data")
+        json.string(event.data)
+        json.key("json")
+        json.bool(event.isJSON)
+        json.key("time")
+        json.string(event.time.description)
+        if let key = event.key {
+            json.key("key")
+            json.string(key)
+        }
+        json.key("hash")
+        if let hash = stored.hash { json.string(ChainHash.hex(hash)) } else { json.null() }
+        json.endObject()
+        return String(decoding: json.bytes, as: UTF8.self) + "\n"
+    }
+
+    static func checkpointLine(id: Int64, hash: [UInt8]) -> String {
+        "{\"checkpoint\":\(id),\"hash\":\"\(ChainHash.hex(hash))\"}\n"
+    }
+
+    static func streamStateLine(_ stream: StreamSummary) -> String {
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("stream_state")
+        json.string(stream.name)
+        if let deleted = stream.deletedAt {
+            json.key("deleted_at")
+            json.string(deleted.description)
+        }
+        json.key("pruned_through")
+        json.int(stream.prunedThrough)
+        json.endObject()
+        return String(decoding: json.bytes, as: UTF8.self) + "\n"
+    }
+
+    /// Parses one line of an export.
+    static func record(_ line: Substring, number: Int) throws -> ImportRecord {
+        func fail(_ problem: String) -> AdminError { AdminError("line \(number): \(problem)") }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw fail("not a JSON object")
+        }
+        func hash(_ value: Any?) throws -> [UInt8] {
+            guard let text = value as? String, let bytes = ChainHash.bytes(hex: text) else { throw fail("\"hash\" is not 64 hexadecimal digits") }
+            return bytes
+        }
+        func integer(_ name: String) throws -> Int64 {
+            guard let value = object[name] as? Int else { throw fail("\"\(name)\" is not an integer") }
+            return Int64(value)
+        }
+        if object["checkpoint"] != nil {
+            return .checkpoint(id: try integer("checkpoint"), hash: try hash(object["hash"]))
+        }
+        if object["head"] != nil { return .head(try integer("head")) }
+        if let name = object["stream_state"] as? String {
+            var deletedAt: Timestamp?
+            if let text = object["deleted_at"] as? String {
+                guard let time = Timestamp(rfc3339: text) else { throw fail("\"deleted_at\" is not an RFC 3339 time") }
+                deletedAt = time
+            }
+            return .streamState(name: name, deletedAt: deletedAt, prunedThrough: try integer("pruned_through"))
+        }
+        let id = try integer("id")
+        guard id > 0 else { throw fail("\"id\" must be at least 1") }
+        guard let stream = object["stream"] as? String, (try? StreamName(validating: stream)) != nil else {
+            throw fail("\"stream\" is not a stream name")
+        }
+        guard let type = object["type"] as? String, StreamName.isValidEventType(type) else { throw fail("\"type\" is not an event type") }
+        guard let data = object["data"] as? String else { throw fail("\"data\" is not a string") }
+        guard let timeText = object["time"] as? String, let time = Timestamp(rfc3339: timeText) else {
+            throw fail("\"time\" is not an RFC 3339 time")
+        }
+        let isJSON = (object["json"] as? Bool) ?? false
+        let key = object["key"] as? String
+        let event = Event(id: id, stream: stream, type: type, data: data, isJSON: isJSON, time: time, key: key)
+        let stored = object["hash"] == nil || object["hash"] is NSNull ? [] : try hash(object["hash"])
+        return .event(event, hash: stored)
+    }
+}
+
+extension LogReader {
+    /// Writes the whole log in the export format, from one snapshot, through `write` (called with chunks of text).
+    /// Returns the number of events written.
+    @discardableResult
+    public func export(progress: (Int64, Int64) -> Void = { _, _ in }, _ write: (String) throws -> Void) throws -> Int64 {
+        try read { db in
+            guard try hasChain(db) else {
+                throw AdminError("\(path) predates the audit chain (schema 0003); open it once with rewind serve or rewind prune to hash it")
+            }
+            let total = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+            let checkpoints = try Row.fetchAll(db, sql: "SELECT id, hash FROM chain_checkpoints ORDER BY id").map {
+                (id: $0[0] as Int64, hash: [UInt8]($0[1] as Data))
+            }
+            var nextCheckpoint = 0
+            var count: Int64 = 0
+            var buffer = ""
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, stream, type, data, json, time, key, hash FROM events ORDER BY id")
+            while let row = try rows.next() {
+                let stored = Self.storedEvent(row)
+                while nextCheckpoint < checkpoints.count, checkpoints[nextCheckpoint].id < stored.event.id {
+                    buffer += ExportFormat.checkpointLine(id: checkpoints[nextCheckpoint].id, hash: checkpoints[nextCheckpoint].hash)
+                    nextCheckpoint += 1
+                }
+                buffer += ExportFormat.eventLine(stored)
+                count += 1
+                if buffer.utf8.count >= 1 << 16 {
+                    try write(buffer)
+                    buffer = ""
+                    progress(count, total)
+                }
+            }
+            for checkpoint in checkpoints[nextCheckpoint...] {
+                buffer += ExportFormat.checkpointLine(id: checkpoint.id, hash: checkpoint.hash)
+            }
+            for stream in try Self.streams(includeDeleted: true, db) where stream.deletedAt != nil || stream.prunedThrough > 0 {
+                buffer += ExportFormat.streamStateLine(stream)
+            }
+            buffer += "{\"head\":\(try Self.head(db))}\n"
+            try write(buffer)
+            progress(count, total)
+            return count
+        }
+    }
+
+    /// An online, consistent copy of the log at `destination` (which must not exist), through SQLite's backup API
+    /// from one read snapshot: writers keep going, and the copy holds every event committed before it started.
+    public func backup(to destination: String) throws {
+        guard !FileManager.default.fileExists(atPath: destination) else { throw AdminError("\(destination) already exists") }
+        do {
+            let target = try DatabaseQueue(path: destination)
+            try queue.backup(to: target)
+            try target.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+            try target.close()
+        } catch let error as DatabaseError {
+            throw AdminError("backup to \(destination) failed: \(error.message ?? error.description)")
+        }
+    }
+}
+
+/// Reads an export into an empty log, checking the chain as it goes: every event's hash must be the one its
+/// predecessor (or the checkpoint before it) and its own fields give. Lines without a hash get the computed one.
+public struct Importer {
+    private var previous = ChainHash.genesis
+    private var lastID: Int64 = 0
+    private var pending: [ImportRecord] = []
+    public private(set) var events: Int64 = 0
+    private var line = 0
+    let log: EventLog
+
+    public init(log: EventLog) async throws {
+        guard try await log.isEmpty() else { throw AdminError("\(log.configuration.path) is not empty; import only into a new log") }
+        self.log = log
+    }
+
+    /// The chain's tip so far: what the next event must chain from.
+    public var tip: [UInt8] { previous }
+
+    /// Takes one line of an export; writes in transactions of 10 000 records.
+    public mutating func add(line text: Substring) async throws {
+        line += 1
+        guard !text.allSatisfy(\.isWhitespace) else { return }
+        var record = try ExportFormat.record(text, number: line)
+        switch record {
+        case .event(let event, let hash):
+            guard event.id > lastID else { throw AdminError("line \(line): id \(event.id) does not follow \(lastID)") }
+            let computed = ChainHash.hash(
+                previous: previous,
+                id: event.id,
+                stream: event.stream,
+                type: event.type,
+                time: event.time.microseconds,
+                data: event.data
+            )
+            if !hash.isEmpty, hash != computed {
+                throw AdminError(
+                    "line \(line): event \(event.id) (stream \(event.stream)) does not match its hash: the export was changed or is incomplete"
+                )
+            }
+            record = .event(event, hash: computed)
+            previous = computed
+            lastID = event.id
+            events += 1
+        case .checkpoint(let id, let hash):
+            guard id > lastID else { throw AdminError("line \(line): checkpoint \(id) does not follow \(lastID)") }
+            previous = hash
+            lastID = id
+        case .streamState, .head:
+            break
+        }
+        pending.append(record)
+        if pending.count >= 10_000 { try await flush() }
+    }
+
+    /// Writes what is left.
+    public mutating func finish() async throws {
+        try await flush()
+    }
+
+    private mutating func flush() async throws {
+        guard !pending.isEmpty else { return }
+        try await log.importRecords(pending)
+        pending.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,106 @@
+import Crypto
+
+/// The audit chain's hash function: SHA-256 over the previous event's hash and an unambiguous encoding of the
+/// event's id, stream, type, commit time and data.
+///
+/// The encoding, byte for byte (all integers big-endian):
+///
+/// | bytes | field |
+/// |---|---|
+/// | 32 | the previous event's hash (32 zero bytes before the first event ever) |
+/// | 8 | id, signed 64-bit |
+/// | 8 + n | stream: its UTF-8 length n as unsigned 64-bit, then its bytes |
+/// | 8 + n | type: the same |
+/// | 8 | commit time in microseconds since the Unix epoch, signed 64-bit |
+/// | 8 + n | data: the same as stream |
+///
+/// Every variable-length field carries its length, so no choice of names or data can move a field boundary and
+/// make two different events encode alike.
+public enum ChainHash {
+    /// Bytes of a hash.
+    public static let size = 32
+    /// What the first event ever chains from.
+    public static let genesis = [UInt8](repeating: 0, count: size)
+
+    /// The hash of one event chained to `previous`.
+    public static func hash(previous: [UInt8], id: Int64, stream: String, type: String, time: Int64, data: String) -> [UInt8] {
+        var stream = stream
+        var type = type
+        var data = data
+        return stream.withUTF8 { stream in
+            type.withUTF8 { type in
+                data.withUTF8 { data in
+                    hash(
+                        previous: previous,
+                        id: id,
+                        stream: UnsafeRawBufferPointer(stream),
+                        type: UnsafeRawBufferPointer(type),
+                        time: time,
+                        data: UnsafeRawBufferPointer(data)
+                    )
+                }
+            }
+        }
+    }
+
+    /// The same over raw UTF-8, as SQLite hands out column bytes.
+    public static func hash(
+        previous: [UInt8],
+        id: Int64,
+        stream: UnsafeRawBufferPointer,
+        type: UnsafeRawBufferPointer,
+        time: Int64,
+        data: UnsafeRawBufferPointer
+    ) -> [UInt8] {
+        var hasher = SHA256()
+        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        func integer(_ value: UInt64) {
+            withUnsafeBytes(of: value.bigEndian) { hasher.update(bufferPointer: $0) }
+        }
+        func field(_ bytes: UnsafeRawBufferPointer) {
+            integer(UInt64(bytes.count))
+            if bytes.count > 0 { hasher.update(bufferPointer: bytes) }
+        }
+        integer(UInt64(bitPattern: id))
+        field(stream)
+        field(type)
+        integer(UInt64(bitPattern: time))
+        field(data)
+        return hasher.finalize().withUnsafeBytes { Array($0) }
+    }
+
+    /// Lowercase hexadecimal, as `verify` and `export` print hashes.
+    public static func hex(_ hash: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(hash.count * 2)
+        for byte in hash {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Parses what `hex` writes; nil unless exactly 64 hexadecimal digits.
+    public static func bytes(hex: String) -> [UInt8]? {
+        let text = Array(hex.utf8)
+        guard text.count == size * 2 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x61 + 10
+            case 0x41...0x46: return c - 0x41 + 10
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(size)
+        var i = 0
+        while i < text.count {
+            guard let high = nibble(text[i]), let low = nibble(text[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+            i += 2
+        }
+        return out
+    }
+}

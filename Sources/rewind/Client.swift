@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import RewindAdmin
+
+struct Tail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Follow streams on a server over SSE, resuming after every disconnect without gap or duplicate.",
+        discussion: """
+            Prints events as they are committed. When the connection drops (a server restart, a network blip) it
+            waits the stream's retry time and reconnects after the last id it received, so nothing is missed and
+            nothing repeats. Server signals (rewind.gap, rewind.reset) and reconnects are reported on stderr.
+            Ends when the streams are deleted, or, with --no-follow, once caught up.
+
+            Formats: text (id, type and data on one line; the default on a terminal), ndjson (one
+            {"id", "type", "data"} object per line; the default otherwise), data (the data alone, one event a line).
+
+            Examples:
+              rewind tail orders
+              rewind tail 'orders.*' audit --from earliest --type order.created
+              rewind tail orders --from 1200 --no-follow --format ndjson > orders.ndjson
+              REWIND_SERVER=http://127.0.0.1:9000 rewind tail '*'
+            """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, ndjson, data
+    }
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "Stream names or prefix patterns ('orders.*'; '*' for all).")
+    var streams: [String]
+
+    @Option(help: "Where to start: earliest, latest (the default) or an event id to start after.")
+    var from: String?
+
+    @Option(name: .customLong("type"), help: "Only events of this type (repeatable).")
+    var types: [String] = []
+
+    @Flag(help: "Stop once caught up instead of following new events.")
+    var noFollow = false
+
+    @Option(help: "Output format: text, ndjson or data (default: text on a terminal, ndjson otherwise).")
+    var format: Format?
+
+    func validate() throws {
+        guard !streams.isEmpty else { throw ValidationError("name at least one stream") }
+        if let from, from != "earliest", from != "latest", Int64(from).map({ $0 < 0 }) ?? true {
+            throw ValidationError("--from '\(from)' is not earliest, latest or an event id")
+        }
+    }
+
+    func run() async throws {
+        var options = TailOptions(streams: streams)
+        options.types = types
+        options.from = from
+        options.follow = !noFollow
+        let format = format ?? (Terminal.standardOutput ? .text : .ndjson)
+        let table = OutputTable(columns: TailEvent.columns, rows: [])
+        do {
+            try await server.client().tail(options, notice: { Terminal.printError("rewind tail: \($0)") }) { event in
+                switch format {
+                case .ndjson: Terminal.print(table.ndjsonLine(event.cells))
+                case .data: Terminal.print(event.data + "\n")
+                case .text: Terminal.print("\(event.id)  \(event.type)  \(event.data.replacingOccurrences(of: "\n", with: "\\n"))\n")
+                }
+            }
+        } catch {
+            throw adminFailure(error)
+        }
+    }
+}
+
+struct Publish: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Publish events to a stream on a server: DATA, a file's contents, or stdin's lines.",
+        discussion: """
+            With DATA, publishes one event whose data is DATA; with --file, one event whose data is the file's
+            contents. With neither, every line of stdin is one event's data, sent as NDJSON batches of --batch lines,
+            each committed atomically. Prints the server's answer (ids and time), one JSON line per request.
+            With stdin batches, --idempotency-key KEY sends KEY-1, KEY-2, ... for the successive batches.
+
+            Examples:
+              rewind publish orders 'order 17 created' --type order.created
+              rewind publish reports --file report.json --idempotency-key report-2026-11-21
+              tail -f app.log | rewind publish logs --batch 100
+            """
+    )
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The stream to publish to.")
+    var stream: String
+
+    @Argument(help: "The event's data (omit to read --file or stdin).")
+    var data: String?
+
+    @Option(help: "Publish the contents of this file as one event.")
+    var file: String?
+
+    @Option(help: "The event type (default: message).")
+    var type: String?
+
+    @Option(help: "Idempotency-Key: a retry with the same key on the same stream appends nothing.")
+    var idempotencyKey: String?
+
+    @Option(help: "Lines of stdin per request.")
+    var batch = 1000
+
+    func validate() throws {
+        if data != nil, file != nil { throw ValidationError("give DATA or --file, not both") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func run() async throws {
+        do {
+            let client = try server.client()
+            if let data {
+                let receipt = try await client.publish(stream: stream, data: data, type: type, idempotencyKey: idempotencyKey)
+                Terminal.print(receipt.body + "\n")
+                return
+            }
+            if let file {
+                guard let contents = FileManager.default.contents(atPath: file) else { throw AdminError("cannot read \(file)") }
+                guard let text = String(data: contents, encoding: .utf8) else { throw AdminError("\(file) is not UTF-8 text") }
+                let receipt = try await client.publish(stream: stream, data: text, type: type, idempotencyKey: idempotencyKey)
+                Terminal.print(receipt.body + "\n")
+                return
+            }
+            var lines: [String] = []
+            var batches = 0
+            func send() async throws {
+                guard !lines.isEmpty else { return }
+                batches += 1
+                let key = idempotencyKey.map { "\($0)-\(batches)" }
+                let receipt = try await client.publish(stream: stream, lines: lines, type: type, idempotencyKey: key)
+                Terminal.print(receipt.body + "\n")
+                lines.removeAll(keepingCapacity: true)
+            }
+            while let line = readLine(strippingNewline: true) {
+                lines.append(line)
+                if lines.count >= batch { try await send() }
+            }
+            try await send()
+        } catch {
+            throw adminFailure(error)
+        }
+    }
+}

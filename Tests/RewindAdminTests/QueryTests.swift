@@ -1,0 +1,165 @@
+import Foundation
+import RewindAdmin
+import RewindCore
+import RewindStore
+import Testing
+
+@Suite("rewind query, streams, stats")
+struct QueryTests {
+    func ids(_ path: String, _ configure: (inout EventQuery) throws -> Void) throws -> [Int64] {
+        var query = EventQuery()
+        try configure(&query)
+        return try LogReader(path: path).events(query).map(\.event.id)
+    }
+
+    @Test func eachFilterAndTheirCombinations() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try await knownLog(in: directory)
+        #expect(try ids(path) { _ in } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try ids(path) { $0.streams = ["audit"] } == [3, 5])
+        #expect(try ids(path) { $0.streams = ["orders.*"] } == [1, 2, 4, 6, 7])
+        #expect(try ids(path) { $0.streams = ["orders.eu", "chat"] } == [1, 4, 6, 8])
+        #expect(try ids(path) { $0.streams = ["*"] } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try ids(path) { $0.types = ["order.paid"] } == [4, 7])
+        #expect(
+            try ids(path) {
+                $0.after = 2; $0.before = 6
+            } == [3, 4, 5]
+        )
+        #expect(try ids(path) { $0.since = minute(3) } == [4, 5, 6, 7, 8])
+        #expect(try ids(path) { $0.until = minute(3) } == [1, 2, 3])
+        #expect(
+            try ids(path) {
+                $0.since = Timestamp(microseconds: minute(3).microseconds - 1); $0.until = Timestamp(microseconds: minute(5).microseconds + 1)
+            } == [4, 5, 6]
+        )
+        #expect(try ids(path) { $0.text = "time" } == [8])
+        #expect(try ids(path) { $0.text = "line two" } == [5])
+        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: "user.id=42")] } == [1, 4, 6])
+        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: "status=paid")] } == [4, 7])
+        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: "total=9.5")] } == [1])
+        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: #"user.id="42""#)] } == [], "a quoted value is text, and 42 is a number")
+        #expect(try ids(path) { $0.limit = 3 } == [1, 2, 3])
+        #expect(
+            try ids(path) {
+                $0.limit = 3; $0.reverse = true
+            } == [8, 7, 6]
+        )
+        // Combined: every condition holds at once.
+        let combined: (inout EventQuery) throws -> Void = {
+            $0.streams = ["orders.*"]
+            $0.types = ["order.created"]
+            $0.fields = [try FieldMatch(parsing: "user.id=42")]
+        }
+        #expect(try ids(path) { try combined(&$0) } == [1, 6])
+        #expect(
+            try ids(path) {
+                try combined(&$0); $0.since = minute(1)
+            } == [6]
+        )
+        #expect(
+            try ids(path) {
+                try combined(&$0); $0.until = minute(5)
+            } == [1]
+        )
+        #expect(
+            try ids(path) {
+                try combined(&$0); $0.reverse = true; $0.limit = 1
+            } == [6]
+        )
+        #expect(
+            try ids(path) {
+                try combined(&$0); $0.text = "12"
+            } == [6]
+        )
+        #expect(
+            try ids(path) {
+                try combined(&$0); $0.after = 6
+            } == []
+        )
+    }
+
+    @Test func everyOutputFormat() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try await knownLog(in: directory)
+        var query = EventQuery()
+        query.streams = ["orders.*", "audit"]
+        query.types = ["order.created", "message"]
+        query.since = minute(4)
+        let events = try LogReader(path: path).events(query)
+        let table = OutputTable(columns: StoredEvent.columns, rows: events.map(\.cells))
+        #expect(
+            table.render(.json)
+                == #"[{"id":5,"stream":"audit","type":"message","data":"line one\nline two, with \"quotes\"","time":"2026-11-21T10:04:00.000000Z"},"#
+                + #"{"id":6,"stream":"orders.eu","type":"order.created","data":{"user":{"id":42},"total":12},"time":"2026-11-21T10:05:00.000000Z","key":"k-6"}]"#
+                + "\n"
+        )
+        #expect(
+            table.render(.ndjson)
+                == #"{"id":5,"stream":"audit","type":"message","data":"line one\nline two, with \"quotes\"","time":"2026-11-21T10:04:00.000000Z"}"#
+                + "\n"
+                + #"{"id":6,"stream":"orders.eu","type":"order.created","data":{"user":{"id":42},"total":12},"time":"2026-11-21T10:05:00.000000Z","key":"k-6"}"#
+                + "\n"
+        )
+        #expect(
+            table.render(.csv)
+                == "id,stream,type,data,time,key\r\n"
+                + "5,audit,message,\"line one\nline two, with \"\"quotes\"\"\",2026-11-21T10:04:00.000000Z,\r\n"
+                + "6,orders.eu,order.created,\"{\"\"user\"\":{\"\"id\"\":42},\"\"total\"\":12}\",2026-11-21T10:05:00.000000Z,k-6\r\n"
+        )
+        #expect(
+            table.render(.table)
+                == """
+                ID  STREAM     TYPE           TIME                         KEY  DATA
+                5   audit      message        2026-11-21T10:04:00.000000Z       line one\\nline two, with "quotes"
+                6   orders.eu  order.created  2026-11-21T10:05:00.000000Z  k-6  {"user":{"id":42},"total":12}
+
+                """
+        )
+        // Cut to a terminal's width, each line ends in an ellipsis at exactly that width.
+        let narrow = table.render(.table, width: 40).split(separator: "\n")
+        #expect(narrow.count == 3)
+        #expect(narrow.allSatisfy { $0.count <= 40 })
+        #expect(narrow[1] == "5   audit      message        2026-11-2…")
+        #expect(OutputTable(columns: StoredEvent.columns, rows: []).render(.json) == "[]\n")
+    }
+
+    @Test func theQueryPlanWalksAnIndex() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try await knownLog(in: directory)
+        var query = EventQuery()
+        query.streams = ["orders.eu"]
+        query.limit = 100
+        query.reverse = true
+        let plan = try LogReader(path: path).plan(query).joined(separator: "\n")
+        #expect(plan.contains("USING INDEX events_by_stream (stream=?)") || plan.contains("USING COVERING INDEX events_by_stream"), "\(plan)")
+        #expect(!plan.contains("TEMP B-TREE"), "no sort step: the index gives the order")
+        query.streams = []
+        query.since = minute(3)
+        let byTime = try LogReader(path: path).plan(query).joined(separator: "\n")
+        #expect(byTime.contains("INTEGER PRIMARY KEY"), "\(byTime)")
+    }
+
+    @Test func streamsAndStats() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try await knownLog(in: directory)
+        let reader = try LogReader(path: path)
+        let streams = try reader.streams()
+        #expect(streams.map(\.name) == ["audit", "chat", "orders.eu", "orders.us"])
+        #expect(streams.map(\.count) == [2, 1, 3, 2])
+        #expect(streams[2].firstID == 1 && streams[2].lastID == 6 && streams[2].firstTime == minute(0) && streams[2].lastTime == minute(5))
+        let csv = OutputTable(columns: StreamSummary.columns, rows: streams.map(\.cells)).render(.csv)
+        #expect(csv.hasPrefix("name,count,first_id,last_id,first_time,last_time,bytes,pruned_through,deleted_at\r\naudit,2,3,5,"))
+        let stats = try reader.stats()
+        #expect(stats.events == 8)
+        #expect(stats.bytes == Int64(knownEvents.reduce(0) { $0 + $1.data.utf8.count }))
+        #expect(stats.firstID == 1 && stats.lastID == 8 && stats.head == 8)
+        #expect(stats.firstTime == minute(0) && stats.lastTime == minute(7))
+        #expect(stats.databaseBytes > 0)
+        #expect(stats.retention == nil)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(stats.json.utf8)) as? [String: Any])
+        #expect(json["events"] as? Int == 8)
+        #expect((json["streams"] as? [[String: Any]])?.count == 4)
+        #expect(json["retention"] as? String == "none recorded")
+    }
+}
