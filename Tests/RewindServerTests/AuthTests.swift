@@ -296,16 +296,9 @@ final class LogCapture: Sendable {
             set { metadata[key] = newValue }
         }
 
-        func log(
-            level: Logger.Level,
-            message: Logger.Message,
-            metadata: Logger.Metadata?,
-            source: String,
-            file: String,
-            function: String,
-            line: UInt
-        ) {
-            capture.append("\(level) \(message) \(self.metadata.merging(metadata ?? [:]) { $1 }) \(source)")
+        func log(event: LogEvent) {
+            let error = event.error.map { " error=\($0)" } ?? ""
+            capture.append("\(event.level) \(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 }) \(event.source)\(error)")
         }
     }
 }
