@@ -40,14 +40,7 @@ struct AuditTests {
         var previous = ChainHash.genesis
         for stored in events {
             let event = stored.event
-            previous = ChainHash.hash(
-                previous: previous,
-                id: event.id,
-                stream: event.stream,
-                type: event.type,
-                time: event.time.microseconds,
-                data: event.data
-            )
+            previous = ChainHash.hash(previous: previous, event: event)
             #expect(stored.hash == previous)
         }
         #expect(report.tip == previous)
