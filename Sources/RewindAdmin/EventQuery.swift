@@ -84,24 +84,69 @@ public struct StoredEvent: Sendable, Equatable {
 
 extension LogReader {
     /// The events a query selects, in id order (newest first when reversed).
+    ///
+    /// A limited query over several streams reads each stream's first (or last) `limit` matches through the
+    /// `(stream, id)` index and merges them, which is exact (the overall first `limit` are among them) and costs
+    /// at most streams × limit rows; one statement would either sort every match or walk the whole log.
     public func events(_ query: EventQuery) throws -> [StoredEvent] {
         try read { db in
-            let (sql, arguments) = try Self.sql(query, hasChain: try hasChain(db), db)
-            var events: [StoredEvent] = []
-            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
-            while let row = try rows.next() {
-                events.append(Self.storedEvent(row))
+            let hasChain = try hasChain(db)
+            guard let limit = query.limit, let names = try Self.perStreamNames(query, db) else {
+                return try Self.fetch(query, hasChain: hasChain, db)
             }
-            return events
+            var merged: [StoredEvent] = []
+            for name in names {
+                var one = query
+                one.streams = [name]
+                merged += try Self.fetch(one, hasChain: hasChain, db)
+            }
+            merged.sort { query.reverse ? $0.event.id > $1.event.id : $0.event.id < $1.event.id }
+            return Array(merged.prefix(limit))
         }
     }
 
-    /// The plan SQLite picks for a query, as `EXPLAIN QUERY PLAN` prints it (one line per step).
+    /// The plan SQLite picks for a query, as `EXPLAIN QUERY PLAN` prints it (one line per step); for a merge of
+    /// per-stream reads, the plan of each read after a line that says so.
     public func plan(_ query: EventQuery) throws -> [String] {
         try read { db in
+            var query = query
+            var lines: [String] = []
+            if query.limit != nil, let names = try Self.perStreamNames(query, db) {
+                lines.append("MERGE OF \(names.count) PER-STREAM READS, EACH:")
+                query.streams = names.prefix(1).map { $0 }
+            }
             let (sql, arguments) = try Self.sql(query, hasChain: try hasChain(db), db)
-            return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+            return lines + (try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String })
         }
+    }
+
+    private static func fetch(_ query: EventQuery, hasChain: Bool, _ db: Database) throws -> [StoredEvent] {
+        let (sql, arguments) = try Self.sql(query, hasChain: hasChain, db)
+        var events: [StoredEvent] = []
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        while let row = try rows.next() {
+            events.append(Self.storedEvent(row))
+        }
+        return events
+    }
+
+    /// The streams a query covers when they are several (names, or patterns matched against the stream list)
+    /// and few enough to read one by one; nil for one stream, every stream, or more than 1 000.
+    private static func perStreamNames(_ query: EventQuery, _ db: Database) throws -> [String]? {
+        guard !query.streams.isEmpty, !query.streams.contains("*") else { return nil }
+        let filter: EventFilter
+        do {
+            filter = try EventFilter(patterns: query.streams)
+        } catch {
+            throw AdminError("--stream: \(error)")
+        }
+        if filter.prefixes.isEmpty, filter.names.count < 2 { return nil }
+        var names = Set(filter.names)
+        for prefix in filter.prefixes {
+            names.formUnion(try String.fetchAll(db, sql: "SELECT name FROM streams WHERE name GLOB ? AND count > 0", arguments: [prefix + "*"]))
+        }
+        guard names.count <= 1_000 else { return nil }
+        return names.sorted()
     }
 
     static func storedEvent(_ row: Row) -> StoredEvent {

@@ -188,14 +188,7 @@ public struct Importer {
         switch record {
         case .event(let event, let hash):
             guard event.id > lastID else { throw AdminError("line \(line): id \(event.id) does not follow \(lastID)") }
-            let computed = ChainHash.hash(
-                previous: previous,
-                id: event.id,
-                stream: event.stream,
-                type: event.type,
-                time: event.time.microseconds,
-                data: event.data
-            )
+            let computed = ChainHash.hash(previous: previous, event: event)
             if !hash.isEmpty, hash != computed {
                 throw AdminError(
                     "line \(line): event \(event.id) (stream \(event.stream)) does not match its hash: the export was changed or is incomplete"

@@ -12,7 +12,16 @@ public struct ServerClient: Sendable {
     public var token: String?
     let http: HTTPClient
 
-    public init(server: String, token: String? = nil, http: HTTPClient = .shared) throws {
+    /// The client the commands use: a connection that cannot be made fails at once instead of being retried until
+    /// the request's deadline (`tail` has its own reconnect loop, `publish` reports the failure).
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(server: String, token: String? = nil, http: HTTPClient = ServerClient.defaultHTTPClient) throws {
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
         guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {

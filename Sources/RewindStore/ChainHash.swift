@@ -1,4 +1,5 @@
 import Crypto
+public import RewindCore
 
 /// The audit chain's hash function: SHA-256 over the previous event's hash and an unambiguous encoding of the
 /// event's id, stream, type, commit time and data.
@@ -41,6 +42,11 @@ public enum ChainHash {
                 }
             }
         }
+    }
+
+    /// The hash of `event` chained to `previous`.
+    public static func hash(previous: [UInt8], event: Event) -> [UInt8] {
+        hash(previous: previous, id: event.id, stream: event.stream, type: event.type, time: event.time.microseconds, data: event.data)
     }
 
     /// The same over raw UTF-8, as SQLite hands out column bytes.

@@ -113,6 +113,22 @@ extension EventLog {
         )
     }
 
+    /// Drops checkpoints up to `through` that a later checkpoint made redundant: one with another checkpoint
+    /// before the next event, since that event chains from the later one. Pruning in chunks and deleting next to
+    /// earlier removals leave such checkpoints; the newest checkpoint is never dropped. Runs in the deleting
+    /// transaction, after the delete.
+    static func dropRedundantCheckpoints(through: Int64, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                DELETE FROM chain_checkpoints AS c WHERE c.id <= ? AND EXISTS (
+                    SELECT 1 FROM chain_checkpoints AS later
+                    WHERE later.id > c.id
+                        AND later.id < coalesce((SELECT min(id) FROM events WHERE id > c.id), 9223372036854775807))
+                """,
+            arguments: [through]
+        )
+    }
+
     /// Gives pages freed by deletions back to the file system, when the database was created with incremental
     /// vacuum (every log created by this version). Older files keep their free pages for reuse.
     func reclaimSpace() async throws {

@@ -13,6 +13,7 @@ extension EventLog {
             }
             try Self.recordCheckpoints(deleting: "$stream = ?", arguments: [name], db)
             try db.execute(sql: "DELETE FROM events WHERE stream = ?", arguments: [name])
+            try Self.dropRedundantCheckpoints(through: lastID, db)
             try db.execute(sql: "DELETE FROM idempotency_keys WHERE stream = ?", arguments: [name])
             try db.execute(
                 sql: "UPDATE streams SET deleted_at = ?, count = 0, bytes = 0, first_id = 0, pruned_through = ? WHERE name = ?",
@@ -45,6 +46,7 @@ extension EventLog {
                     guard count > 0 else { return (0, 0, 0) }
                     try Self.recordCheckpoints(deleting: "$stream = ? AND $id <= ?", arguments: [stream, last], db)
                     try db.execute(sql: "DELETE FROM events WHERE stream = ? AND id <= ?", arguments: [stream, last])
+                    try Self.dropRedundantCheckpoints(through: last, db)
                     try db.execute(
                         sql: """
                             UPDATE streams SET count = count - ?, bytes = bytes - ?, pruned_through = max(pruned_through, ?),

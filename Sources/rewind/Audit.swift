@@ -203,7 +203,7 @@ struct Import: AsyncParsableCommand {
             let log = try EventLog(configuration: StoreConfiguration(path: database.db), logger: logger)
             defer { log.close() }
             var importer = try await Importer(log: log)
-            let progress = ProgressBar(label: "importing", isTerminal: Terminal.standardError)
+            let progress = ProgressBar(label: "importing (bytes read)", isTerminal: Terminal.standardError)
             var pending = Data()
             var bytesRead: Int64 = 0
             let total = (try? FileManager.default.attributesOfItem(atPath: file ?? "")[.size] as? Int64) ?? 0

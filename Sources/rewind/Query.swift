@@ -54,6 +54,9 @@ struct Query: ParsableCommand {
     @Flag(help: "Print SQLite's plan for the query (EXPLAIN QUERY PLAN) instead of running it.")
     var explain = false
 
+    @Flag(help: "Report on stderr how long opening the file and reading the events took.")
+    var timing = false
+
     @OptionGroup var output: FormatOptions
 
     func validate() throws {
@@ -82,12 +85,18 @@ struct Query: ParsableCommand {
 
     func run() throws {
         do {
+            let started = ContinuousClock.now
             let reader = try LogReader(path: database.db)
             if explain {
                 Terminal.print(try reader.plan(try eventQuery()).map { $0 + "\n" }.joined())
                 return
             }
             let events = try reader.events(try eventQuery())
+            if timing {
+                let elapsed = ContinuousClock.now - started
+                let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+                Terminal.printError("\(events.count) events in \((milliseconds * 1000).rounded() / 1000) ms")
+            }
             let table = OutputTable(columns: StoredEvent.columns, rows: events.map(\.cells))
             Terminal.print(table.render(output.resolved, width: Terminal.width))
         } catch {

@@ -25,6 +25,26 @@ func writtenLog(_ path: String) async throws -> EventLog {
     return log
 }
 
+/// Every checkpoint is followed by an event (or is the newest entry): chunked pruning and neighbouring removals
+/// leave no redundant ones behind.
+func expectOneCheckpointPerRun(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let (events, checkpoints) = try await DatabaseQueue(path: path).read { db in
+        (
+            try Int64.fetchAll(db, sql: "SELECT id FROM events ORDER BY id"),
+            try Int64.fetchAll(db, sql: "SELECT id FROM chain_checkpoints ORDER BY id")
+        )
+    }
+    let kinds = (events.map { ($0, "event") } + checkpoints.map { ($0, "checkpoint") }).sorted { $0.0 < $1.0 }
+    for (index, entry) in kinds.enumerated() where entry.1 == "checkpoint" && index + 1 < kinds.count {
+        #expect(
+            kinds[index + 1].1 == "event",
+            "checkpoint \(entry.0) is followed by checkpoint \(kinds[index + 1].0)",
+            sourceLocation: sourceLocation
+        )
+    }
+    #expect(!checkpoints.isEmpty, sourceLocation: sourceLocation)
+}
+
 @Suite("Audit chain: verify, tampering, pruning, deletion, backfill")
 struct AuditTests {
     @Test func theWriterChainsEveryEventAndAnUntouchedLogVerifies() async throws {
@@ -40,14 +60,7 @@ struct AuditTests {
         var previous = ChainHash.genesis
         for stored in events {
             let event = stored.event
-            previous = ChainHash.hash(
-                previous: previous,
-                id: event.id,
-                stream: event.stream,
-                type: event.type,
-                time: event.time.microseconds,
-                data: event.data
-            )
+            previous = ChainHash.hash(previous: previous, event: event)
             #expect(stored.hash == previous)
         }
         #expect(report.tip == previous)
@@ -99,6 +112,7 @@ struct AuditTests {
         let report = try await log.prune(RetentionPolicy(defaults: .init(maxEvents: 3)), chunk: 4)
         #expect(report.events == 34 - 9)
         #expect(try LogReader(path: path).verify().passed)
+        try await expectOneCheckpointPerRun(path)
         _ = try await append(log, "a", ["after pruning"])
         #expect(try LogReader(path: path).verify().passed)
         // Deleting the stream holding the newest events: the next event chains from a checkpoint.
@@ -112,6 +126,7 @@ struct AuditTests {
         #expect(final.passed, "\(String(describing: final.failure))")
         #expect(final.verified == 4)
         #expect(final.checkpoints > 0)
+        try await expectOneCheckpointPerRun(path)
         // Deleting a row by hand still shows, also next to checkpoints.
         let remaining = try LogReader(path: path).events(EventQuery()).map(\.event.id)
         try sqlite3(path, "DELETE FROM events WHERE id = \(remaining[1])")

@@ -48,14 +48,7 @@ func seed(_ log: EventLog, _ events: [Event]) async throws {
     var previous = ChainHash.genesis
     var records: [ImportRecord] = []
     for event in events {
-        previous = ChainHash.hash(
-            previous: previous,
-            id: event.id,
-            stream: event.stream,
-            type: event.type,
-            time: event.time.microseconds,
-            data: event.data
-        )
+        previous = ChainHash.hash(previous: previous, event: event)
         records.append(.event(event, hash: previous))
     }
     try await log.importRecords(records)

@@ -45,6 +45,27 @@ struct QueryTests {
                 $0.limit = 3; $0.reverse = true
             } == [8, 7, 6]
         )
+        // Several streams with a limit: per-stream reads merged, the same answer as one statement would give.
+        #expect(
+            try ids(path) {
+                $0.streams = ["orders.*", "chat"]; $0.limit = 2; $0.reverse = true
+            } == [8, 7]
+        )
+        #expect(
+            try ids(path) {
+                $0.streams = ["orders.*", "chat"]; $0.limit = 3
+            } == [1, 2, 4]
+        )
+        #expect(
+            try ids(path) {
+                $0.streams = ["orders.*", "audit"]; $0.limit = 4; $0.types = ["message", "order.paid"]
+            } == [3, 4, 5, 7]
+        )
+        #expect(
+            try ids(path) {
+                $0.streams = ["nothing.*"]; $0.limit = 4
+            } == []
+        )
         // Combined: every condition holds at once.
         let combined: (inout EventQuery) throws -> Void = {
             $0.streams = ["orders.*"]
@@ -138,6 +159,10 @@ struct QueryTests {
         query.since = minute(3)
         let byTime = try LogReader(path: path).plan(query).joined(separator: "\n")
         #expect(byTime.contains("INTEGER PRIMARY KEY"), "\(byTime)")
+        query.streams = ["orders.*"]
+        let merged = try LogReader(path: path).plan(query)
+        #expect(merged.first == "MERGE OF 2 PER-STREAM READS, EACH:")
+        #expect(merged.dropFirst().joined().contains("USING INDEX events_by_stream (stream=? AND id>?)"), "\(merged)")
     }
 
     @Test func streamsAndStats() async throws {
