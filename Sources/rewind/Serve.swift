@@ -51,17 +51,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest publish request body, in bytes.")
     var maxBodyBytes = 32 << 20
 
-    @Option(help: "Remove events older than this from every stream (e.g. 30d, 12h, 90m).")
-    var retentionMaxAge: String?
-
-    @Option(help: "Keep at most this many events of every stream.")
-    var retentionMaxEvents: Int64?
-
-    @Option(
-        name: .customLong("stream-retention"),
-        help: "Retention for streams matching a name or pattern, overriding the defaults (repeatable): 'orders.*:max-age=7d,max-events=1000'."
-    )
-    var streamRetention: [String] = []
+    @OptionGroup var retention: RetentionOptions
 
     @Option(help: "How often retention is applied (e.g. 60s).")
     var maintenanceInterval = "60s"
@@ -103,7 +93,7 @@ struct Serve: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func validate() throws {
-        _ = try retentionPolicy()
+        _ = try retention.policy()
         guard DurationText.parse(maintenanceInterval).map({ $0 > .zero }) == true else {
             throw ValidationError("--maintenance-interval '\(maintenanceInterval)' is not a duration such as 60s")
         }
@@ -139,7 +129,7 @@ struct Serve: AsyncParsableCommand {
             publishLimits: PublishLimits(maxEventBytes: maxEventBytes, maxBatchEvents: maxBatchEvents),
             maxBodyBytes: maxBodyBytes,
             corsOrigins: corsOrigins,
-            retention: try retentionPolicy(),
+            retention: try retention.policy(),
             maintenanceInterval: DurationText.parse(maintenanceInterval)!,
             windowEvents: windowEvents,
             windowBytes: windowBytes
@@ -165,11 +155,6 @@ extension Serve {
             return .secret(secret)
         }
         return nil
-    }
-
-    /// The retention flags as a policy; throws a usage error naming the flag at fault.
-    func retentionPolicy() throws -> RetentionPolicy {
-        try makeRetentionPolicy(maxAge: retentionMaxAge, maxEvents: retentionMaxEvents, streamRules: streamRetention)
     }
 }
 
