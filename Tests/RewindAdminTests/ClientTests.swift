@@ -14,7 +14,7 @@ func withServer(_ body: @escaping @Sendable (_ base: String, _ path: String) asy
     let path = directory.path("served.sqlite")
     var logger = Logger(label: "rewind-admin-test")
     logger.logLevel = .warning
-    let app = try buildApplication(
+    let app = try await buildApplication(
         configuration: RewindConfiguration(host: "127.0.0.1", port: 0, store: StoreConfiguration(path: path)),
         logger: logger
     )
