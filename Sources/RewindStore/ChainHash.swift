@@ -58,20 +58,30 @@ public enum ChainHash {
         time: Int64,
         data: UnsafeRawBufferPointer
     ) -> [UInt8] {
+        // Everything before the data goes to the hasher in one call: each call has a fixed cost, and the header
+        // is small enough for the stack.
         var hasher = SHA256()
-        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        func integer(_ value: UInt64) {
-            withUnsafeBytes(of: value.bigEndian) { hasher.update(bufferPointer: $0) }
+        let headerSize = size + 8 + (8 + stream.count) + (8 + type.count) + 8 + 8
+        withUnsafeTemporaryAllocation(byteCount: headerSize, alignment: 8) { header in
+            var offset = 0
+            func append(_ bytes: UnsafeRawBufferPointer) {
+                if bytes.count > 0 { header.baseAddress!.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+                offset += bytes.count
+            }
+            func integer(_ value: UInt64) {
+                withUnsafeBytes(of: value.bigEndian) { append($0) }
+            }
+            previous.withUnsafeBytes { append($0) }
+            integer(UInt64(bitPattern: id))
+            integer(UInt64(stream.count))
+            append(stream)
+            integer(UInt64(type.count))
+            append(type)
+            integer(UInt64(bitPattern: time))
+            integer(UInt64(data.count))
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(header))
         }
-        func field(_ bytes: UnsafeRawBufferPointer) {
-            integer(UInt64(bytes.count))
-            if bytes.count > 0 { hasher.update(bufferPointer: bytes) }
-        }
-        integer(UInt64(bitPattern: id))
-        field(stream)
-        field(type)
-        integer(UInt64(bitPattern: time))
-        field(data)
+        if data.count > 0 { hasher.update(bufferPointer: data) }
         return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 

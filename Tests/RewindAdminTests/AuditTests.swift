@@ -67,6 +67,22 @@ struct AuditTests {
         log.close()
     }
 
+    /// The documented encoding, computed independently (Python's hashlib over the bytes the README lists), so an
+    /// auditor's own implementation agrees with the writer's.
+    @Test func theHashIsTheDocumentedEncoding() {
+        let one = ChainHash.hash(previous: ChainHash.genesis, id: 1, stream: "ab", type: "c", time: 5, data: "d")
+        #expect(ChainHash.hex(one) == "5a34bb166a8fdf52f3682df6ccdd9e90577f258dd80ca231de6c9717b923576d")
+        let two = ChainHash.hash(
+            previous: one,
+            id: 2,
+            stream: "orders.eu",
+            type: "order.created",
+            time: 1_795_000_000_123_456,
+            data: "{\"n\":1}\nline ✓"
+        )
+        #expect(ChainHash.hex(two) == "aac184bb93b895a84c0f3888b20f562522113131a9ab153d49efcdb7398e3d3e")
+    }
+
     @Test func theHashEncodingCannotBeForgedByMovingAFieldBoundary() {
         let one = ChainHash.hash(previous: ChainHash.genesis, id: 1, stream: "ab", type: "c", time: 5, data: "d")
         let two = ChainHash.hash(previous: ChainHash.genesis, id: 1, stream: "a", type: "bc", time: 5, data: "d")
