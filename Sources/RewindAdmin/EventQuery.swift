@@ -1,6 +1,7 @@
 internal import Foundation
 internal import GRDB
 public import RewindCore
+import RewindStore
 
 /// What `rewind query` selects: every condition given must hold.
 public struct EventQuery: Sendable {
@@ -184,17 +185,10 @@ extension LogReader {
             } catch {
                 throw AdminError("--stream: \(error)")
             }
-            var alternatives: [String] = []
-            if !filter.names.isEmpty {
-                alternatives.append("stream IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
-                _ = arguments.append(contentsOf: StatementArguments(filter.names))
+            if let streams = EventLog.streamCondition(filter, column: "stream") {
+                conditions.append(streams.sql)
+                _ = arguments.append(contentsOf: StatementArguments(streams.values))
             }
-            for prefix in filter.prefixes {
-                alternatives.append("stream GLOB ?")
-                _ = arguments.append(contentsOf: [prefix + "*"])
-            }
-            if filter.allStreams { alternatives = ["1"] }
-            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
         }
         if !query.types.isEmpty {
             conditions.append("type IN (" + Array(repeating: "?", count: query.types.count).joined(separator: ", ") + ")")

@@ -422,7 +422,7 @@ public final class EventLog: Sendable {
         let filter = query.filter
         if let streams = streamCondition(filter, column: "stream") {
             sql += " AND " + streams.sql
-            _ = arguments.append(contentsOf: streams.arguments)
+            _ = arguments.append(contentsOf: StatementArguments(streams.values))
         }
         if let through = query.through {
             sql += " AND id <= ?"
@@ -467,26 +467,22 @@ public final class EventLog: Sendable {
         var arguments: StatementArguments = []
         if let streams = streamCondition(filter, column: "name") {
             sql += " WHERE " + streams.sql
-            arguments = streams.arguments
+            arguments = StatementArguments(streams.values)
         }
         return try Int64.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0
     }
 
-    /// The SQL condition on a stream-name column that a filter's names and patterns make, or nil for all streams.
-    /// Stream names cannot hold GLOB's special characters, so a prefix pattern is a plain `prefix*`.
-    private static func streamCondition(_ filter: EventFilter, column: String) -> (sql: String, arguments: StatementArguments)? {
+    /// The SQL condition on a stream-name column that a filter's names and patterns make, with the values for its
+    /// placeholders, or nil for all streams. Stream names cannot hold GLOB's special characters, so a prefix
+    /// pattern is a plain `prefix*`. Public for the admin queries, which filter by the same rule.
+    public static func streamCondition(_ filter: EventFilter, column: String) -> (sql: String, values: [String])? {
         guard !filter.allStreams else { return nil }
         var alternatives: [String] = []
-        var arguments: StatementArguments = []
         if !filter.names.isEmpty {
             alternatives.append("\(column) IN (" + Array(repeating: "?", count: filter.names.count).joined(separator: ", ") + ")")
-            _ = arguments.append(contentsOf: StatementArguments(filter.names))
         }
-        for prefix in filter.prefixes {
-            alternatives.append("\(column) GLOB ?")
-            _ = arguments.append(contentsOf: [prefix + "*"])
-        }
-        return ("(" + alternatives.joined(separator: " OR ") + ")", arguments)
+        alternatives += filter.prefixes.map { _ in "\(column) GLOB ?" }
+        return ("(" + alternatives.joined(separator: " OR ") + ")", filter.names + filter.prefixes.map { $0 + "*" })
     }
 
     static func head(_ db: Database) throws -> Int64 {
