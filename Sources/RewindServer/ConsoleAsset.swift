@@ -32,13 +32,13 @@ struct ConsoleAsset: Sendable {
     /// `200` with the file, or `304` when the client's copy is this one.
     ///
     /// `no-cache` makes the browser ask again on every load (a cheap `304` while the binary is the same), so a new
-    /// build's console is never mixed with an old build's script. `nosniff` keeps the browser to the declared type.
+    /// build's console is never mixed with an old build's script. `nosniff`, which keeps the browser to the declared
+    /// type, comes with every response (`SecurityHeadersMiddleware`).
     func response(to request: Request) -> Response {
         var headers: HTTPFields = [
             .contentType: contentType,
             .eTag: etag,
             .cacheControl: "no-cache",
-            .xContentTypeOptions: "nosniff",
         ]
         if contentType.hasPrefix("text/html") {
             // The page loads only its own files and talks only to this server; nobody may frame it.

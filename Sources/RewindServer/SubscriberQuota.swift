@@ -34,8 +34,6 @@ final class SubscriberQuota: Sendable {
         return Lease(quota: self, subject: subject)
     }
 
-    var open: Int { counts.withLock { $0.total } }
-
     fileprivate func release(subject: String?) {
         counts.withLock { counts in
             counts.total -= 1

@@ -107,8 +107,6 @@ public struct Authenticator: Sendable {
         self.init(keys: try await key.collection())
     }
 
-    public var isOn: Bool { keys != nil }
-
     /// What this request may do; throws `AuthError` for a missing or invalid token.
     public func access(for request: Request) async throws(AuthError) -> Access {
         guard let keys else { return .unrestricted }
