@@ -148,13 +148,14 @@ struct Serve: AsyncParsableCommand {
 extension Serve {
     /// The key from the auth flags, or from `REWIND_JWT_SECRET` when none is given; nil leaves auth off.
     func tokenKey() throws -> TokenKey? {
-        if let jwtPublicKey { return .publicKey(pem: try readKeyFile(jwtPublicKey, flag: "--jwt-public-key")) }
-        if let jwtSecretFile { return .secret(try readSecretFile(jwtSecretFile, flag: "--jwt-secret-file")) }
-        if let secret = jwtSecret ?? ProcessInfo.processInfo.environment["REWIND_JWT_SECRET"] {
-            guard !secret.isEmpty else { throw ValidationError("the JWT secret is empty") }
-            return .secret(secret)
-        }
-        return nil
+        try readTokenKey(
+            pemFile: jwtPublicKey,
+            pemFlag: "--jwt-public-key",
+            pem: { .publicKey(pem: $0) },
+            secretFile: jwtSecretFile,
+            secretFileFlag: "--jwt-secret-file",
+            secret: jwtSecret
+        )
     }
 }
 

@@ -66,14 +66,16 @@ struct Token: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let key: TokenKey
-        if let privateKey {
-            key = .privateKey(pem: try readKeyFile(privateKey, flag: "--private-key"))
-        } else if let secretFile {
-            key = .secret(try readSecretFile(secretFile, flag: "--secret-file"))
-        } else if let secret = secret ?? ProcessInfo.processInfo.environment["REWIND_JWT_SECRET"] {
-            key = .secret(secret)
-        } else {
+        guard
+            let key = try readTokenKey(
+                pemFile: privateKey,
+                pemFlag: "--private-key",
+                pem: { .privateKey(pem: $0) },
+                secretFile: secretFile,
+                secretFileFlag: "--secret-file",
+                secret: secret
+            )
+        else {
             throw ValidationError("no key: give --secret-file, --secret or --private-key, or set REWIND_JWT_SECRET")
         }
         let lifetime = DurationText.parse(ttl)!.components
