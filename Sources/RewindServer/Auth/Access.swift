@@ -32,7 +32,7 @@ public struct Access: Sendable {
 
     /// The access a token's claims grant; a malformed pattern makes the whole token invalid rather than silently
     /// granting less (or more) than its issuer meant.
-    init(claims: AccessClaims, subjectFallback: String) throws(AuthError) {
+    init(claims: AccessClaims, subjectFallback: @autoclosure () -> String) throws(AuthError) {
         func patterns(_ list: [String]?, _ name: String) throws(AuthError) -> EventFilter? {
             guard let list, !list.isEmpty else { return nil }
             do {
@@ -46,7 +46,7 @@ public struct Access: Sendable {
             publish: admin ? .everything : try patterns(claims.rewind?.publish, "publish"),
             subscribe: admin ? .everything : try patterns(claims.rewind?.subscribe, "subscribe"),
             admin: admin,
-            subject: claims.sub?.value ?? subjectFallback,
+            subject: claims.sub?.value ?? subjectFallback(),
             expires: claims.exp?.value
         )
     }

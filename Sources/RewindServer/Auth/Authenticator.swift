@@ -120,8 +120,7 @@ public struct Authenticator: Sendable {
             throw AuthError.invalidToken("it could not be read")
         }
         // Without a `sub`, the signature stands for the token: per-subject limits then count per token.
-        let signature = token.split(separator: ".").last.map(String.init) ?? token
-        return try Access(claims: claims, subjectFallback: "token:" + signature.suffix(16))
+        return try Access(claims: claims, subjectFallback: "token:" + (token.split(separator: ".").last ?? Substring(token)).suffix(16))
     }
 
     static func token(in request: Request) throws(AuthError) -> String {
