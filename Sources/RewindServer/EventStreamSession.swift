@@ -64,8 +64,9 @@ struct EventStreamSession: Sendable {
         defer { metrics.subscribers.decrement() }
         var prelude: [UInt8] = []
         SSEEncoder.appendRetry(milliseconds: retryMilliseconds, to: &prelude)
+        // No blank line after these: a blank line ends a block, and several client libraries (httpx-sse among them)
+        // report a block holding only `retry:` as an event. Browsers apply `retry:` as soon as the line arrives.
         SSEEncoder.appendComment("rewind", to: &prelude)
-        prelude.append(UInt8(ascii: "\n"))
         // A cursor beyond the head comes from another log (restored, or foreign): say so and go on from the head.
         // The signal carries the head as its id, so a reconnect before the next event resumes from there.
         let head = try await log.head()

@@ -19,6 +19,8 @@ struct SubscribeTests {
             #expect(String(decoding: stream.raw.prefix(12), as: UTF8.self) == "retry: 1234\n")
             #expect(stream.parser.retry == 1234)
             #expect(stream.parser.comments == [" rewind"])
+            // The prelude ends no block: a client that dispatches on every blank line must see no event in it.
+            #expect(String(decoding: stream.raw, as: UTF8.self) == "retry: 1234\n: rewind\n")
             // Default start is `latest`: nothing of the history.
             #expect(stream.messages.isEmpty)
         }
