@@ -38,7 +38,7 @@ public enum PublishBody {
             throw ValidationError(
                 .unsupportedMediaType,
                 field: "Content-Type",
-                "charset \(quoted(charset)) is not supported: Rewind stores UTF-8 only"
+                "Content-Type charset \(quoted(charset)) is not supported: Rewind stores UTF-8 only"
             )
         }
         guard let text = String(validating: body, as: UTF8.self) else {
@@ -60,15 +60,15 @@ public enum PublishBody {
             throw ValidationError(
                 .unsupportedMediaType,
                 field: "Content-Type",
-                "media type \(quoted(mediaType.type)) is not supported: use application/json, application/x-ndjson or text/plain"
+                "Content-Type \(quoted(mediaType.type)) is not supported: use application/json, application/x-ndjson or text/plain"
             )
         }
-        guard !events.isEmpty else { throw ValidationError(field: "body", "no events in the request body") }
+        guard !events.isEmpty else { throw ValidationError(field: "body", "request body holds no events") }
         guard events.count <= limits.maxBatchEvents else {
             throw ValidationError(
                 .tooLarge,
                 field: "body",
-                "batch of \(events.count) events is over the limit of \(limits.maxBatchEvents) events per request"
+                "request body holds a batch of \(events.count) events, over the limit of \(limits.maxBatchEvents) events per request"
             )
         }
         return events
@@ -99,7 +99,7 @@ public enum PublishBody {
                                 throw ValidationError(
                                     .tooLarge,
                                     field: "body",
-                                    "batch is over the limit of \(limits.maxBatchEvents) events per request"
+                                    "request body holds more than the limit of \(limits.maxBatchEvents) events per request"
                                 )
                             }
                             scanner.skipWhitespace()
@@ -121,9 +121,9 @@ public enum PublishBody {
             } catch let error as ValidationError {
                 return .failure(error)
             } catch let error as JSONScanner.Failure {
-                return .failure(ValidationError(field: "body", "invalid JSON at byte \(error.offset): \(error.message)"))
+                return .failure(ValidationError(field: "body", "request body is not valid JSON at byte \(error.offset): \(error.message)"))
             } catch {
-                return .failure(ValidationError(field: "body", "invalid JSON"))
+                return .failure(ValidationError(field: "body", "request body is not valid JSON"))
             }
         }
         return try result.get()
@@ -162,7 +162,11 @@ public enum PublishBody {
                 }
                 if events.count > limits.maxBatchEvents {
                     return .failure(
-                        ValidationError(.tooLarge, field: "body", "batch is over the limit of \(limits.maxBatchEvents) events per request")
+                        ValidationError(
+                            .tooLarge,
+                            field: "body",
+                            "request body holds more than the limit of \(limits.maxBatchEvents) events per request"
+                        )
                     )
                 }
             }

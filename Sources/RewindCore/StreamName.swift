@@ -51,11 +51,11 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible {
         guard StreamName.isValid(value, maxLength: 100) else {
             throw ValidationError(
                 field: field,
-                "event type \(quoted(value)) is invalid: use 1-100 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit"
+                "\(field) \(quoted(value)) is not a valid event type: use 1-100 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit"
             )
         }
         guard !value.hasPrefix("rewind.") else {
-            throw ValidationError(field: field, "event type \(quoted(value)) is reserved: types starting with 'rewind.' belong to the server")
+            throw ValidationError(field: field, "\(field) \(quoted(value)) is reserved: event types starting with 'rewind.' belong to the server")
         }
         self.rawValue = value
     }

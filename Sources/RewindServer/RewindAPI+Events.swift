@@ -62,7 +62,7 @@ extension RewindAPI {
         try access.require(subscribeTo: EventFilter(stream: stream))
         let id = try StartPosition.parseCursor(context.parameters.get("id") ?? "", field: "id")
         guard let event = try await log.event(id: id), event.stream == stream.rawValue else {
-            throw Problem(.notFound, "stream \(stream) has no event \(id)", field: "id")
+            throw Problem(.notFound, "stream \(stream) has no event with id \(id)", field: "id")
         }
         return jsonResponse(.ok) { event.writeJSON(to: &$0) }
     }

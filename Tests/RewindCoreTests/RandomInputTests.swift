@@ -95,6 +95,8 @@ struct RandomInputTests {
                 }
             } catch {
                 #expect(!error.detail.isEmpty && !error.field.isEmpty, "seed \(Self.seed), round \(round)")
+                // SPEC §2: the detail names the field or header at fault.
+                #expect(error.detail.contains(error.field), "seed \(Self.seed), round \(round): \(error.field) — \(error.detail)")
             }
         }
     }

@@ -134,6 +134,23 @@ import Testing
         }
     }
 
+    /// The problem names where the refused token was found, as `field` and in its detail.
+    @Test func invalidTokenProblemNamesItsSource() async throws {
+        try await Self.withAuth { server in
+            let sources: [(String, [(String, String)], String)] = [
+                ("Authorization", [("Authorization", "Bearer abc")], ""),
+                ("rewind_token", [("Cookie", "theme=dark; rewind_token=abc")], ""),
+                ("access_token", [], "&access_token=abc"),
+            ]
+            for (field, headers, query) in sources {
+                let reply = try await server.request(.GET, "/v1/streams/orders/events?live=false" + query, headers: headers)
+                #expect(reply.status == 401)
+                #expect(reply.object["field"] as? String == field, "\(reply.body)")
+                #expect((reply.object["detail"] as? String)?.contains(field) == true, "\(reply.body)")
+            }
+        }
+    }
+
     @Test(arguments: [
         // (grant, stream, allowed)
         (["orders"], "orders", true),

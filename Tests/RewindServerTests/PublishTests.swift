@@ -186,7 +186,8 @@ struct PublishTests {
             let problem = reply.object
             #expect(problem["status"] as? Int == bad.status)
             #expect(problem["field"] as? String == bad.field)
-            #expect((problem["detail"] as? String)?.isEmpty == false)
+            // SPEC §2: the detail itself names the offending field or header, for a person reading only the detail.
+            #expect((problem["detail"] as? String)?.contains(bad.field) == true, "\(reply.body)")
             #expect(problem["title"] is String && problem["type"] is String)
             // Nothing of a refused request is in the log.
             let after = try await server.request(.GET, "/v1/streams", headers: [])

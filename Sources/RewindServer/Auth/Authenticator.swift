@@ -50,8 +50,9 @@ public enum TokenKey: Sendable {
 public enum AuthError: Error, Equatable, CustomStringConvertible {
     /// No token in any of the places a token may be: 401.
     case missingToken
-    /// A token that does not verify, is expired, or is malformed: 401.
-    case invalidToken(String)
+    /// A token that does not verify, is expired, or is malformed: 401. `source` names where the token was found:
+    /// the `Authorization` header, the `rewind_token` cookie or the `access_token` query parameter.
+    case invalidToken(String, source: String = "Authorization")
     /// A valid token without the scope the request needs: 403.
     case insufficientScope(String, String)
 
@@ -59,7 +60,7 @@ public enum AuthError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .missingToken:
             "a token is required: send Authorization: Bearer <token>, the rewind_token cookie or the access_token query parameter"
-        case .invalidToken(let reason): "invalid token: \(reason)"
+        case .invalidToken(let reason, let source): "invalid token in \(source): \(reason)"
         case .insufficientScope(_, let reason): reason
         }
     }
@@ -68,11 +69,11 @@ public enum AuthError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .missingToken:
             Problem(.unauthorized, description, field: "Authorization", headers: [.wwwAuthenticate: #"Bearer realm="rewind""#])
-        case .invalidToken(let reason):
+        case .invalidToken(let reason, let source):
             Problem(
                 .unauthorized,
                 description,
-                field: "Authorization",
+                field: source,
                 headers: [.wwwAuthenticate: #"Bearer realm="rewind", error="invalid_token", error_description="\#(Self.quotable(reason))""#]
             )
         case .insufficientScope(let scope, _):
@@ -110,37 +111,42 @@ public struct Authenticator: Sendable {
     /// What this request may do; throws `AuthError` for a missing or invalid token.
     public func access(for request: Request) async throws(AuthError) -> Access {
         guard let keys else { return .unrestricted }
-        let token = try Self.token(in: request)
+        let (token, source) = try Self.token(in: request)
         let claims: AccessClaims
         do {
             claims = try await keys.verify(token, as: AccessClaims.self)
         } catch let error as JWTError {
-            throw AuthError.invalidToken(Self.reason(error))
+            throw AuthError.invalidToken(Self.reason(error), source: source)
         } catch {
-            throw AuthError.invalidToken("it could not be read")
+            throw AuthError.invalidToken("it could not be read", source: source)
         }
-        // Without a `sub`, the signature stands for the token: per-subject limits then count per token.
-        return try Access(claims: claims, subjectFallback: "token:" + (token.split(separator: ".").last ?? Substring(token)).suffix(16))
+        do {
+            // Without a `sub`, the signature stands for the token: per-subject limits then count per token.
+            return try Access(claims: claims, subjectFallback: "token:" + (token.split(separator: ".").last ?? Substring(token)).suffix(16))
+        } catch .invalidToken(let reason, _) {
+            throw AuthError.invalidToken(reason, source: source)
+        }
     }
 
-    static func token(in request: Request) throws(AuthError) -> String {
+    /// The request's token and where it was found (the name a problem gives as its `field`).
+    static func token(in request: Request) throws(AuthError) -> (token: String, source: String) {
         if let authorization = request.headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw AuthError.invalidToken("the Authorization header must be 'Bearer <token>'")
+                throw AuthError.invalidToken("the header must be 'Bearer <token>'")
             }
-            return String(parts[1].trimmingSpaces)
+            return (String(parts[1].trimmingSpaces), "Authorization")
         }
         for cookies in request.headers[values: .cookie] {
             for cookie in cookies.split(separator: ";") {
                 let pair = cookie.split(separator: "=", maxSplits: 1)
                 if pair.count == 2, pair[0].trimmingSpaces == "rewind_token" {
-                    return String(pair[1].trimmingSpaces)
+                    return (String(pair[1].trimmingSpaces), "rewind_token")
                 }
             }
         }
         if let token = request.uri.queryParameters.get("access_token") {
-            return token
+            return (token, "access_token")
         }
         throw AuthError.missingToken
     }
