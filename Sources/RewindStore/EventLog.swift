@@ -33,6 +33,8 @@ public final class EventLog: Sendable {
         init(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) { self.handler = handler }
     }
     private let commitObserver = Mutex<CommitObserver?>(nil)
+    /// Why the last commit failed, until one succeeds (see `checkWritable`).
+    let writeHealth = Mutex<WriteFailure?>(nil)
 
     private struct Pending {
         var token: Int
@@ -138,6 +140,7 @@ public final class EventLog: Sendable {
             results = try await commit(batch.map(\.request)).map { $0.mapError { $0 as any Error } }
         } catch {
             let failure = Self.storeError(error)
+            if let database = error as? DatabaseError { recordWriteFailure(database) }
             logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(batch.count)"])
             results = Array(repeating: .failure(failure), count: batch.count)
             metrics.commitFailures.increment()
@@ -272,6 +275,7 @@ public final class EventLog: Sendable {
             }
             return (results, previousHead, committed)
         }
+        recordWriteSuccess()
         metrics.commits.increment()
         metrics.eventsAppended.increment(by: committed.count)
         metrics.bytesAppended.increment(by: committed.reduce(0) { $0 + $1.data.utf8.count })
@@ -542,18 +546,8 @@ public final class EventLog: Sendable {
         return first - 1
     }
 
-    /// Throws unless a write transaction can be taken now: the file is writable and not locked by another writer.
-    public func checkWritable() async throws {
-        if writer.withLock({ $0.closed }) { throw StoreError.closed }
-        do {
-            try await pool.writeWithoutTransaction { db in
-                try db.execute(sql: "BEGIN IMMEDIATE")
-                try db.execute(sql: "ROLLBACK")
-            }
-        } catch {
-            throw Self.storeError(error)
-        }
-    }
+    /// True once `close` was called.
+    var writerClosed: Bool { writer.withLock { $0.closed } }
 
     /// Maps SQLite failures that mean "cannot write now" to `StoreError.unavailable`.
     static func storeError(_ error: any Error) -> any Error {
