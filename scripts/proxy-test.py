@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Rewind behind the proxies in deploy/: the real nginx and Caddy from Debian, each run with the configuration file
+as shipped (only the listening address and the upstream port changed for the test), in front of a running Rewind.
+
+Through each proxy: the stream's first bytes arrive within 1 s of the request; each live event arrives within 1 s of
+its publish (also published through the proxy), so nothing buffers; a stream idle for longer than the heartbeat
+stays open; a resume with `Last-Event-ID` gets exactly the events after it; the JSON read works.
+
+Usage: scripts/proxy-test.py --binary .build/debug/rewind [--proxy nginx --proxy caddy]
+Installs nginx and caddy with apt-get when they are missing and we are root. Only talks to 127.0.0.1; every read has
+a timeout and every loop a bound; stops only the processes it started.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from devtools import Rewind, TestFailure, free_port, stop_process, wait_until  # noqa: E402
+
+STREAM = "proxied"
+HEARTBEAT = 2  # seconds; the idle check waits longer than this
+
+
+def ensure_installed(command, package):
+    if shutil.which(command):
+        return
+    if os.geteuid() != 0:
+        raise TestFailure(f"{command} is missing; install Debian's {package}")
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+
+
+def start_nginx(workdir, proxy_port, rewind_port):
+    """nginx with deploy/nginx.conf included in a minimal main configuration of the test's own."""
+    ensure_installed("nginx", "nginx")
+    with open(os.path.join(ROOT, "deploy", "nginx.conf")) as shipped:
+        site = shipped.read()
+    site = site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{rewind_port};")
+    site = re.sub(r"listen 80;", f"listen 127.0.0.1:{proxy_port};", site)
+    with open(os.path.join(workdir, "site.conf"), "w") as out:
+        out.write(site)
+    temp = os.path.join(workdir, "tmp")
+    os.makedirs(temp, exist_ok=True)
+    user = "user root root;" if os.geteuid() == 0 else ""
+    main = f"""
+{user}
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {workdir}/site.conf;
+}}
+"""
+    config = os.path.join(workdir, "nginx.conf")
+    with open(config, "w") as out:
+        out.write(main)
+    subprocess.run(["nginx", "-t", "-q", "-p", workdir, "-c", config], check=True)
+    return subprocess.Popen(["nginx", "-p", workdir, "-c", config, "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "nginx.out"), "wb"))
+
+
+def start_caddy(workdir, proxy_port, rewind_port):
+    """Caddy with deploy/Caddyfile, its site address made a plain-HTTP loopback one and its admin API off."""
+    ensure_installed("caddy", "caddy")
+    with open(os.path.join(ROOT, "deploy", "Caddyfile")) as shipped:
+        caddyfile = shipped.read()
+    caddyfile = caddyfile.replace("rewind.example.com {", f"http://127.0.0.1:{proxy_port} {{")
+    caddyfile = caddyfile.replace("127.0.0.1:8080", f"127.0.0.1:{rewind_port}")
+    caddyfile = "{\n\tadmin off\n}\n\n" + caddyfile
+    config = os.path.join(workdir, "Caddyfile")
+    with open(config, "w") as out:
+        out.write(caddyfile)
+    env = dict(os.environ, HOME=workdir, XDG_DATA_HOME=workdir, XDG_CONFIG_HOME=workdir)
+    subprocess.run(["caddy", "validate", "--config", config, "--adapter", "caddyfile"], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(["caddy", "run", "--config", config, "--adapter", "caddyfile"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "caddy.out"), "wb"))
+
+
+PROXIES = {"nginx": start_nginx, "caddy": start_caddy}
+
+
+class SSE:
+    """A raw SSE stream through http.client, reading whatever bytes have arrived, with arrival times."""
+
+    def __init__(self, port, path, headers=None, timeout=10):
+        self.started = time.monotonic()
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.connection.request("GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
+        self.response = self.connection.getresponse()
+        self.buffer = b""
+        self.events = []  # (id, type, data, arrival time)
+        self.first_bytes_at = None
+
+    def read_some(self):
+        chunk = self.response.read1(65536)
+        if not chunk:
+            return False
+        if self.first_bytes_at is None:
+            self.first_bytes_at = time.monotonic()
+        self.buffer += chunk
+        while b"\n\n" in self.buffer:
+            block, self.buffer = self.buffer.split(b"\n\n", 1)
+            fields = {"data": []}
+            for line in block.decode().split("\n"):
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "data":
+                    fields["data"].append(value)
+                elif name in ("id", "event"):
+                    fields[name] = value
+            if fields["data"]:
+                self.events.append((fields.get("id"), fields.get("event", "message"), "\n".join(fields["data"]),
+                                    time.monotonic()))
+        return True
+
+    def read_until(self, count, seconds):
+        deadline = time.monotonic() + seconds
+        while len(self.events) < count and time.monotonic() < deadline:
+            if not self.read_some():
+                break
+        return self.events
+
+    def close(self):
+        self.connection.close()
+
+
+def request(port, method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    return response.status, payload
+
+
+def publish(port, data):
+    status, body = request(port, "POST", f"/v1/streams/{STREAM}/events", json.dumps({"data": data}),
+                           {"Content-Type": "application/json"})
+    if status != 201:
+        raise TestFailure(f"publish through the proxy answered {status}: {body[:200]}")
+    return str(json.loads(body)["first_id"])
+
+
+def check(name, proxy_port):
+    sse = SSE(proxy_port, f"/v1/streams/{STREAM}/events?from=earliest")
+    if sse.response.status != 200:
+        raise TestFailure(f"{name}: SSE answered {sse.response.status}")
+    sse.read_some()
+    first = sse.first_bytes_at - sse.started
+    if first > 1.0:
+        raise TestFailure(f"{name}: the stream's first bytes took {first:.2f} s")
+    published = []
+    for n in range(5):
+        sent_at = time.monotonic()
+        published.append((publish(proxy_port, f"line one {n}\nline two"), "message", f"line one {n}\nline two"))
+        events = sse.read_until(len(published), 3)
+        if len(events) < len(published):
+            raise TestFailure(f"{name}: live event {n} did not arrive within 3 s")
+        latency = events[-1][3] - sent_at
+        if latency > 1.0:
+            raise TestFailure(f"{name}: live event {n} took {latency:.2f} s through the proxy")
+        time.sleep(0.2)
+    # Idle for longer than the heartbeat: the stream must stay open (heartbeats pass through) and then deliver.
+    time.sleep(HEARTBEAT * 2 + 1)
+    published.append((publish(proxy_port, "after a quiet spell"), "message", "after a quiet spell"))
+    events = sse.read_until(len(published), 3)
+    got = [event[:3] for event in events]
+    if got != published:
+        raise TestFailure(f"{name}: stream got {got}, published {published}")
+    sse.close()
+    # Resume after the second event, as EventSource does, through the proxy.
+    resumed = SSE(proxy_port, f"/v1/streams/{STREAM}/events?live=false", {"Last-Event-ID": published[1][0]})
+    resumed.read_until(10_000, 5)
+    if [event[:3] for event in resumed.events] != published[2:]:
+        raise TestFailure(f"{name}: resume got {[e[:3] for e in resumed.events]}, expected {published[2:]}")
+    resumed.close()
+    status, body = request(proxy_port, "GET", f"/v1/streams/{STREAM}/events?after=0", headers={"Accept": "application/json"})
+    ids = [str(event["id"]) for event in json.loads(body)["events"]] if status == 200 else None
+    if ids != [event[0] for event in published]:
+        raise TestFailure(f"{name}: JSON read answered {status} with ids {ids}")
+    print(f"proxy-test: {name}: first bytes in {first * 1000:.0f} ms, {len(published)} live events each within 1 s, "
+          f"idle {HEARTBEAT * 2 + 1} s kept open, exact resume, JSON read", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", default=".build/debug/rewind")
+    parser.add_argument("--proxy", action="append", choices=sorted(PROXIES))
+    args = parser.parse_args()
+    failed = False
+    for name in args.proxy or sorted(PROXIES):
+        with tempfile.TemporaryDirectory(prefix=f"rewind-{name}-") as workdir:
+            os.chmod(workdir, 0o755)
+            rewind = Rewind(os.path.abspath(args.binary), workdir, free_port(), ["--heartbeat", str(HEARTBEAT)])
+            rewind.start()
+            proxy = None
+            try:
+                proxy_port = free_port()
+                proxy = PROXIES[name](workdir, proxy_port, rewind.port)
+                def answers():
+                    if proxy.poll() is not None:
+                        raise TestFailure(f"{name} exited with status {proxy.returncode}")
+                    try:
+                        return request(proxy_port, "GET", "/healthz")[0] == 200
+                    except OSError:
+                        return False
+
+                wait_until(answers, 15, f"{name} to pass /healthz through")
+                check(name, proxy_port)
+            except (TestFailure, OSError, http.client.HTTPException, subprocess.CalledProcessError) as failure:
+                failed = True
+                print(f"proxy-test: FAILED: {name}: {failure}", file=sys.stderr)
+                for log in ("nginx-error.log", "nginx.out", "caddy.out"):
+                    path = os.path.join(workdir, log)
+                    if os.path.exists(path):
+                        print(open(path, errors="replace").read()[-2000:], file=sys.stderr)
+                print(rewind.log_tail(), file=sys.stderr)
+            finally:
+                if proxy is not None:
+                    stop_process(proxy, seconds=10)
+                rewind.stop()
+    if failed:
+        return 1
+    print("proxy-test: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
