@@ -66,9 +66,11 @@ struct EventStreamSession: Sendable {
         SSEEncoder.appendRetry(milliseconds: retryMilliseconds, to: &prelude)
         SSEEncoder.appendComment("rewind", to: &prelude)
         prelude.append(UInt8(ascii: "\n"))
-        // A cursor beyond the head comes from another log (restored, or foreign): say so and go on from the head.
-        // The signal carries the head as its id, so a reconnect before the next event resumes from there.
-        let head = try await log.head()
+        // Catching up with the file first means maintenance another process finished before this subscription
+        // started is applied before it reads the window: a reconnect behind a new horizon gets `rewind.gap`, never
+        // a pruned event. A cursor beyond the head comes from another log (restored, or foreign): say so and go on
+        // from the head. The signal carries the head as its id, so a reconnect before the next event resumes there.
+        let head = try await log.catchUp().head
         if position > head {
             SSEEncoder.appendFrame(id: head, type: EventType.reset.rawValue, data: "{\"after\":\(position),\"head\":\(head)}", to: &prelude)
             position = head
