@@ -139,6 +139,8 @@ struct EventStreamSession: Sendable {
             }
             fromLog = false
             if !live { return }
+            // A deletion announced while this turn ran woke no wait of ours: look before waiting for the next tick.
+            if coversNewDeletion() { return }
             waiting: while true {
                 switch await log.commits.wait(after: position, subscriber: subscriber) {
                 case .commit:
