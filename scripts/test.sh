@@ -14,6 +14,7 @@ python3 scripts/console-test.py --binary .build/debug/rewind --output ci-output/
 python3 scripts/sse-clients-test.py --binary .build/debug/rewind
 python3 scripts/disk-full-test.py --binary .build/debug/rewind
 python3 scripts/proxy-test.py --binary .build/debug/rewind
+python3 scripts/maintenance-test.py --binary .build/debug/rewind
 python3 scripts/tail-restart-test.py --binary .build/debug/rewind --restarts 3
 python3 scripts/fanout-check.py --binary .build/debug/rewind --subscribers 200 --rate 100 --duration 10 --publishers 16 \
     --slow 2 --window-events 256 --no-rate-check

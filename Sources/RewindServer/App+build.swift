@@ -17,6 +17,8 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     let log = try EventLog(configuration: configuration.store, logger: logger, metrics: metrics.factory)
     let recent = RecentEvents(head: log.commits.head, maxEvents: configuration.windowEvents, maxBytes: configuration.windowBytes)
     log.onCommit { previousHead, events in recent.append(previousHead: previousHead, events: events) }
+    // Whatever process pruned or deleted, the window lets go of what the log no longer holds.
+    log.commits.onHorizon { prunedThrough in recent.drop(through: prunedThrough) }
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
@@ -51,10 +53,9 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
         ),
         services: [
             BackgroundChores.heartbeat(log.commits, every: configuration.heartbeat / 4),
-            BackgroundChores.externalCommits(log, every: configuration.externalCommitPollInterval, logger: logger),
+            BackgroundChores.externalChanges(log, every: configuration.externalCommitPollInterval, logger: logger),
             BackgroundChores.maintenance(
                 log,
-                recent: recent,
                 policy: configuration.retention,
                 every: configuration.maintenanceInterval,
                 logger: logger

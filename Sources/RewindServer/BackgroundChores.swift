@@ -24,28 +24,28 @@ enum BackgroundChores {
         PeriodicService(interval: max(interval, .milliseconds(10))) { hub.tick() }
     }
 
-    /// Notices events that other processes (another writer on the same file) committed and wakes subscribers
-    /// for them, within one interval. This process's own commits are announced by its writer at once; this only
-    /// reads the head, one indexed read per interval. Subscribers read such events from the log, as the shared
-    /// window never holds them.
-    static func externalCommits(_ log: EventLog, every interval: Duration, logger: Logger) -> PeriodicService {
+    /// Notices what other processes did to the file and tells subscribers, within one interval: events another
+    /// writer committed (waiters are woken; they read such events from the log, as the shared window never holds
+    /// them) and maintenance (`rewind prune`, a stream deleted by another server): the window is dropped through the
+    /// new pruning horizon, so subscribers behind it read the log and get `rewind.gap`, and subscriptions covering
+    /// a deleted stream end. This process's own commits and maintenance are announced at once. Each look is one
+    /// small indexed read (the head and the one-row maintenance record), plus the new deletions when there are any.
+    static func externalChanges(_ log: EventLog, every interval: Duration, logger: Logger) -> PeriodicService {
         PeriodicService(interval: interval) {
             do {
-                let head = try await log.head()
-                if head > log.commits.head { log.commits.publish(head: head) }
+                try await log.catchUp()
             } catch is CancellationError {
                 return
             } catch {
-                logger.warning("cannot read the log's head", metadata: ["error": "\(error)"])
+                logger.warning("cannot read the log's head and maintenance record", metadata: ["error": "\(error)"])
             }
         }
     }
 
-    /// Applies the retention policy (dropping what it removed from the window too) and forgets expired
-    /// idempotency keys.
+    /// Applies the retention policy and forgets expired idempotency keys. What the policy removed leaves the window
+    /// through the log's horizon observer, as it does when another process prunes.
     static func maintenance(
         _ log: EventLog,
-        recent: RecentEvents,
         policy: RetentionPolicy,
         every interval: Duration,
         logger: Logger
@@ -53,7 +53,6 @@ enum BackgroundChores {
         PeriodicService(interval: interval) {
             do {
                 let report = try await log.prune(policy)
-                if let highest = report.streams.values.max() { recent.drop(through: highest) }
                 if report.events > 0 {
                     logger.info(
                         "pruned events",

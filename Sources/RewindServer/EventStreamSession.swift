@@ -67,9 +67,11 @@ struct EventStreamSession: Sendable {
         // No blank line after these: a blank line ends a block, and several client libraries (httpx-sse among them)
         // report a block holding only `retry:` as an event. Browsers apply `retry:` as soon as the line arrives.
         SSEEncoder.appendComment("rewind", to: &prelude)
-        // A cursor beyond the head comes from another log (restored, or foreign): say so and go on from the head.
-        // The signal carries the head as its id, so a reconnect before the next event resumes from there.
-        let head = try await log.head()
+        // Catching up with the file first means maintenance another process finished before this subscription
+        // started is applied before it reads the window: a reconnect behind a new horizon gets `rewind.gap`, never
+        // a pruned event. A cursor beyond the head comes from another log (restored, or foreign): say so and go on
+        // from the head. The signal carries the head as its id, so a reconnect before the next event resumes there.
+        let head = try await log.catchUp().head
         if position > head {
             SSEEncoder.appendFrame(id: head, type: EventType.reset.rawValue, data: "{\"after\":\(position),\"head\":\(head)}", to: &prelude)
             position = head
@@ -138,6 +140,8 @@ struct EventStreamSession: Sendable {
             }
             fromLog = false
             if !live { return }
+            // A deletion announced while this turn ran woke no wait of ours: look before waiting for the next tick.
+            if coversNewDeletion() { return }
             waiting: while true {
                 switch await log.commits.wait(after: position, subscriber: subscriber) {
                 case .commit:

@@ -100,18 +100,9 @@ final class RecentEvents: Sendable {
         }
     }
 
-    /// Empties the window, which then starts at `head`: after events were removed from the log.
-    func reset(head: Int64) {
-        state.withLock { state in
-            state.entries.removeAll()
-            state.bytes = 0
-            state.start = max(head, state.last)
-            state.last = state.start
-        }
-    }
-
-    /// Drops the events up to `id`: the log no longer has them, and the window must not hand out what a reader
-    /// of the log would be told is gone.
+    /// Drops the events up to `id`, the log's new pruning horizon (pruning or a stream's deletion, by any process):
+    /// the log no longer has some of them, and the window must not hand out what a reader of the log would be told
+    /// is gone. Subscribers whose position falls before the window then read the log, which signals the gap.
     func drop(through id: Int64) {
         state.withLock { state in
             while let first = state.entries.first, first.id <= id {

@@ -42,9 +42,8 @@ extension RewindAPI {
             default: throw Problem(.notFound, "stream \(name) has no events", field: "stream")
             }
         }
-        // The window may hold the deleted events; subscribers behind it read the log, which no longer has them.
-        recent.reset(head: log.commits.head)
-        log.commits.announceDeletion(of: name.rawValue)
+        // The store has announced the deletion (its subscriptions end) and dropped the deleted events from the
+        // window, through the path that carries other processes' deletions.
         context.logger.notice("stream deleted", metadata: ["stream.name": "\(name)"])
         return Response(status: .noContent)
     }

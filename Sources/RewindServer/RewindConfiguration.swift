@@ -23,7 +23,7 @@ public struct RewindConfiguration: Sendable {
     /// `--retention-max-events`, `--stream-retention`).
     public var retention: RetentionPolicy
     public var maintenanceInterval: Duration
-    /// How often the database is checked for events other processes appended.
+    /// How often the database is checked for events other processes appended and maintenance they did.
     public var externalCommitPollInterval: Duration = .milliseconds(25)
     /// Longest `wait=` a long-polling JSON read may ask for.
     public var maxLongPoll: Duration = .seconds(60)

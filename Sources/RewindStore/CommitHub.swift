@@ -6,6 +6,9 @@ public import Synchronization
 /// read it themselves. A subscriber thus always works from its own cursor, which is what makes the switch from
 /// replay to live free of gaps and duplicates. Waiting costs no task and no timer per subscriber: a single ticker
 /// wakes every waiter periodically so each can send its heartbeat.
+///
+/// Maintenance comes through here too, whichever process did it (`EventLog.catchUp`): a raised pruning horizon
+/// goes to the observer set with `onHorizon`, and deleted streams are announced so their subscriptions end.
 public final class CommitHub: Sendable {
     /// Why a wait ended.
     public enum Wake: Sendable, Equatable {
@@ -32,6 +35,8 @@ public final class CommitHub: Sendable {
         var cancelled: Set<Int> = []
         /// Streams deleted while this process runs, in order.
         var deletions: [String] = []
+        /// The log's maintenance record as this process last applied it.
+        var maintenance: MaintenanceMark
         var nextSubscriber = 0
         /// Subscribers whose client went away; their waits end with `.closed`.
         var closedSubscribers: Set<Int> = []
@@ -41,8 +46,16 @@ public final class CommitHub: Sendable {
 
     private let state: Mutex<State>
 
-    public init(head: Int64) {
-        self.state = Mutex(State(head: head))
+    /// Held in a class for the reason `EventLog` keeps its commit observer in one.
+    private final class HorizonObserver: Sendable {
+        let handler: @Sendable (_ prunedThrough: Int64) -> Void
+        init(_ handler: @escaping @Sendable (_ prunedThrough: Int64) -> Void) { self.handler = handler }
+    }
+    private let horizonObserver = Mutex<HorizonObserver?>(nil)
+
+    /// - Parameter maintenance: the log's maintenance record when it was opened: deletions up to it are not news.
+    public init(head: Int64, maintenance: MaintenanceMark = MaintenanceMark()) {
+        self.state = Mutex(State(head: head, maintenance: maintenance))
     }
 
     /// The id of the last event this process knows to be committed.
@@ -76,10 +89,34 @@ public final class CommitHub: Sendable {
         for waiter in woken { waiter.continuation.resume(returning: .tick) }
     }
 
-    /// Records that a stream was deleted and wakes every waiter, so subscriptions covering it can end.
-    public func announceDeletion(of stream: String) {
-        state.withLock { $0.deletions.append(stream) }
-        tick()
+    /// Sets the function told the new pruning horizon (the highest id removed from any stream) whenever maintenance
+    /// by any process raised it, before deletions are announced: the server drops its window of recent events
+    /// through it, so the window never hands out what the log no longer holds.
+    public func onHorizon(_ handler: @escaping @Sendable (_ prunedThrough: Int64) -> Void) {
+        horizonObserver.withLock { $0 = HorizonObserver(handler) }
+    }
+
+    /// The log's maintenance record as last applied.
+    public var maintenance: MaintenanceMark { state.withLock { $0.maintenance } }
+
+    /// Applies a newer reading of the log's maintenance record: reports a raised horizon to the observer, then
+    /// records the streams deleted since the last reading and wakes every waiter, so subscriptions covering them
+    /// end. Deletions are told apart by their `seq`, so a deletion read twice (by the poll and by the process that
+    /// deleted) is announced once, and readings may arrive in any order.
+    public func apply(_ mark: MaintenanceMark, deletions: [StreamDeletion]) {
+        let (horizon, announced): (Int64?, Bool) = state.withLock { state in
+            let known = state.maintenance
+            let fresh = deletions.filter { $0.seq > known.deletions }.sorted { $0.seq < $1.seq }
+            state.deletions += fresh.map(\.stream)
+            state.maintenance = MaintenanceMark(
+                generation: max(known.generation, mark.generation),
+                prunedThrough: max(known.prunedThrough, mark.prunedThrough),
+                deletions: max(known.deletions, fresh.last?.seq ?? 0)
+            )
+            return (mark.prunedThrough > known.prunedThrough ? mark.prunedThrough : nil, !fresh.isEmpty)
+        }
+        if let horizon { horizonObserver.withLock { $0 }?.handler(horizon) }
+        if announced { tick() }
     }
 
     /// How many deletions were announced; a subscription remembers it to spot new ones.
@@ -161,5 +198,33 @@ public final class CommitHub: Sendable {
             }
             waiter?.continuation.resume(returning: .closed)
         }
+    }
+}
+
+/// Where the log's maintenance record stood (table `maintenance`, kept by triggers on `streams` in the transaction
+/// of every prune and deletion, by whatever process did it).
+public struct MaintenanceMark: Sendable, Equatable {
+    /// Bumped by every change of a stream's horizon or tombstone.
+    public var generation: Int64
+    /// The highest id removed from any stream.
+    public var prunedThrough: Int64
+    /// The `seq` of the last stream deletion.
+    public var deletions: Int64
+
+    public init(generation: Int64 = 0, prunedThrough: Int64 = 0, deletions: Int64 = 0) {
+        self.generation = generation
+        self.prunedThrough = prunedThrough
+        self.deletions = deletions
+    }
+}
+
+/// A stream's deletion, numbered in the order deletions were committed.
+public struct StreamDeletion: Sendable, Equatable {
+    public var seq: Int64
+    public var stream: String
+
+    public init(seq: Int64, stream: String) {
+        self.seq = seq
+        self.stream = stream
     }
 }

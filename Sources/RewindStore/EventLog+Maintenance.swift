@@ -3,10 +3,11 @@ public import RewindCore
 
 extension EventLog {
     /// Deletes a stream: removes its events and leaves a tombstone, so its name takes no new events and
-    /// reconnecting subscribers can be told it is gone. Returns false if the stream never existed.
+    /// reconnecting subscribers can be told it is gone. Returns false if the stream never existed. The deletion
+    /// is announced to this process's subscribers at once, through the path that announces other processes'.
     public func deleteStream(_ name: String) async throws -> Bool {
         let now = Timestamp.now()
-        return try await pool.write { db in
+        let deleted = try await pool.write { db in
             guard let lastID = try Int64.fetchOne(db, sql: "SELECT last_id FROM streams WHERE name = ? AND deleted_at IS NULL", arguments: [name])
             else {
                 return false
@@ -21,6 +22,9 @@ extension EventLog {
             )
             return true
         }
+        // Done; if this read fails, the server's poll announces the deletion within one interval.
+        if deleted { _ = try? await catchUp() }
+        return deleted
     }
 
     /// Removes what the retention policy no longer keeps, oldest first, in transactions of at most `chunk` events
@@ -65,8 +69,47 @@ extension EventLog {
                 if removed.count < chunk { break }
             }
         }
-        if report.events > 0 { try await reclaimSpace() }
+        if report.events > 0 {
+            // The new horizon reaches this process's window and subscribers before space is reclaimed.
+            _ = try? await catchUp()
+            try await reclaimSpace()
+        }
         return report
+    }
+
+    /// Brings this process up to date with what any process did to the file: applies the maintenance record
+    /// (migration 0004) to `commits` when it moved (a raised pruning horizon, new stream deletions), then
+    /// publishes the head. One small read of two single-row lookups, plus the new deletions when there are some,
+    /// in one snapshot: cheap enough for a server to run every few milliseconds. Returns the head and the record.
+    @discardableResult
+    public func catchUp() async throws -> (head: Int64, maintenance: MaintenanceMark) {
+        let known = commits.maintenance
+        let (head, mark, deletions) = try await pool.read { db in
+            let (head, mark) = try Self.marks(db)
+            guard mark.deletions > known.deletions else { return (head, mark, [StreamDeletion]()) }
+            let deletions = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT seq, stream FROM stream_deletions WHERE seq > ? ORDER BY seq"),
+                arguments: [known.deletions]
+            ).map { StreamDeletion(seq: $0[0], stream: $0[1]) }
+            return (head, mark, deletions)
+        }
+        if mark != known { commits.apply(mark, deletions: deletions) }
+        if head > commits.head { commits.publish(head: head) }
+        return (head, mark)
+    }
+
+    /// The head and the maintenance record, read together.
+    static func marks(_ db: Database) throws -> (head: Int64, maintenance: MaintenanceMark) {
+        let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events'), generation, pruned_through, deletions
+                    FROM maintenance WHERE id = 1
+                    """
+            )
+        )
+        guard let row else { return (try head(db), MaintenanceMark()) }
+        return ((row[0] as Int64?) ?? 0, MaintenanceMark(generation: row[1], prunedThrough: row[2], deletions: row[3]))
     }
 
     /// What `prune` would remove now, without removing it (`rewind prune --dry-run`).

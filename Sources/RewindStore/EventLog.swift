@@ -77,8 +77,8 @@ public final class EventLog: Sendable {
             if hashed > 0 {
                 logger.notice("hashed events from before the audit chain", metadata: ["chain.backfilled": "\(hashed)"])
             }
-            let head = try pool.read { db in try Self.head(db) }
-            commits = CommitHub(head: head)
+            let (head, maintenance) = try pool.read { db in try Self.marks(db) }
+            commits = CommitHub(head: head, maintenance: maintenance)
         } catch let error as DatabaseError {
             throw StoreError.unavailable("cannot open \(configuration.path): \(error.message ?? error.description)")
         }

@@ -44,7 +44,7 @@ struct EventLogTests {
         _ = try temporary.open()
         let queue = try DatabaseQueue(path: temporary.path)
         let applied = try queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-        #expect(applied == ["0001_event_log", "0002_tombstones_and_retention", "0003_audit_chain"])
+        #expect(applied == ["0001_event_log", "0002_tombstones_and_retention", "0003_audit_chain", "0004_maintenance_record"])
         let mode = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
     }
