@@ -8,10 +8,10 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recompute the audit chain and check the file's integrity; name the first event that does not match.",
         discussion: """
-            Opens the database read-only and checks one snapshot, so a server may keep writing. Every event's hash
-            is recomputed from its predecessor's (or the checkpoint pruning left) and its id, stream, type, time
-            and data; then SQLite's PRAGMA integrity_check runs. Exits 0 when both pass, 1 otherwise, with the
-            first event that does not match (id, stream, what differs). Progress goes to stderr.
+            Opens the database read-only and checks one snapshot, so a server may keep writing. Every event's hash \
+            is recomputed from its predecessor's (or the checkpoint pruning left) and its id, stream, type, time \
+            and data; then SQLite's PRAGMA integrity_check runs. Exits 0 when both pass, 1 otherwise, with the \
+            first event that does not match (id, stream, what differs). Progress is shown on stderr.
 
             Examples:
               rewind verify
@@ -27,7 +27,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         let report: VerifyReport
         do {
-            let reader = try LogReader(path: database.db)
+            let reader = try LogReader(path: database.path)
             let progress = ProgressBar(label: "verifying", isTerminal: Terminal.standardError)
             report = try reader.verify(integrity: integrity) { progress.update($0, of: $1) }
             progress.finish()
@@ -49,15 +49,17 @@ struct Verify: ParsableCommand {
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove what a retention policy no longer keeps, leaving checkpoints so the chain still verifies.",
+        usage: "rewind prune [--db <path>] <retention options> [<options>]",
         discussion: """
-            Takes the same retention options as `rewind serve` and applies them once, in short transactions, so a
-            running server keeps appending. Each run of removed events leaves a checkpoint (the last removed id and
-            its hash) for `rewind verify`; freed pages go back to the file system (incremental vacuum). With
+            Takes the same retention options as `rewind serve` and applies them once, in short transactions, so a \
+            running server keeps appending. Each run of removed events leaves a checkpoint (the last removed id and \
+            its hash) for `rewind verify`; freed pages go back to the file system (incremental vacuum). With \
             --dry-run nothing is removed: the report shows what would go.
 
             Examples:
               rewind prune --retention-max-age 30d --dry-run
-              rewind prune --retention-max-events 100000 --stream-retention 'audit.*:max-age=365d'
+              rewind prune --retention-max-events 100000 \\
+                --stream-retention 'audit.*:max-age=365d'
             """
     )
 
@@ -79,10 +81,10 @@ struct Prune: AsyncParsableCommand {
     func run() async throws {
         let report: PruneReport
         do {
-            guard FileManager.default.fileExists(atPath: database.db) else { throw AdminError("no database at \(database.db)") }
+            guard FileManager.default.fileExists(atPath: database.path) else { throw AdminError("no database at \(database.path)") }
             var logger = Logger(label: "rewind")
             logger.logLevel = .warning
-            let log = try EventLog(configuration: StoreConfiguration(path: database.db), logger: logger)
+            let log = try EventLog(configuration: StoreConfiguration(path: database.path), logger: logger)
             defer { log.close() }
             let policy = try retention.policy()
             report = dryRun ? try await log.pruneCandidates(policy) : try await log.prune(policy)
@@ -104,9 +106,9 @@ struct Prune: AsyncParsableCommand {
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Copy the log to a new file, consistently, while a server keeps writing.",
+        abstract: "Copy the log to a new file, consistently, while a server writes.",
         discussion: """
-            Uses SQLite's online backup API from one read snapshot of the database (opened read-only): the copy
+            Uses SQLite's online backup API from one read snapshot of the database (opened read-only): the copy \
             holds every event committed before it started and none half-written. OUT must not exist.
 
             Examples:
@@ -122,11 +124,11 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         do {
-            try LogReader(path: database.db).backup(to: out)
+            try LogReader(path: database.path).backup(to: out)
         } catch {
             throw adminFailure(error)
         }
-        Terminal.printError("backed up \(database.db) to \(out)")
+        Terminal.printError("backed up \(database.path) to \(out)")
     }
 }
 
@@ -134,7 +136,7 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the whole log as NDJSON: events with ids, times and hashes, checkpoints, stream states.",
         discussion: """
-            Opens the database read-only and exports one snapshot, so a server may keep writing. Each line is one
+            Opens the database read-only and exports one snapshot, so a server may keep writing. Each line is one \
             JSON object; see the README ("Export and import") for the format. Progress goes to stderr.
 
             Examples:
@@ -150,7 +152,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         do {
-            let reader = try LogReader(path: database.db)
+            let reader = try LogReader(path: database.path)
             let handle: FileHandle
             if let out {
                 guard FileManager.default.createFile(atPath: out, contents: nil) else { throw AdminError("cannot create \(out)") }
@@ -175,7 +177,7 @@ struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load an export into a new, empty log, keeping ids, times and hashes and checking the chain.",
         discussion: """
-            Creates the database if needed; refuses one that already has events. Every event's hash is
+            Creates the database if needed; refuses one that already has events. Every event's hash is \
             recomputed and must match the export's, so a changed or truncated export is refused, naming the line.
 
             Examples:
@@ -200,7 +202,7 @@ struct Import: AsyncParsableCommand {
             }
             var logger = Logger(label: "rewind")
             logger.logLevel = .warning
-            let log = try EventLog(configuration: StoreConfiguration(path: database.db), logger: logger)
+            let log = try EventLog(configuration: StoreConfiguration(path: database.path), logger: logger)
             defer { log.close() }
             var importer = try await Importer(log: log)
             let progress = ProgressBar(label: "importing (bytes read)", isTerminal: Terminal.standardError)
@@ -223,7 +225,7 @@ struct Import: AsyncParsableCommand {
             if !pending.isEmpty { try await importer.add(line: Substring(String(decoding: pending, as: UTF8.self))) }
             try await importer.finish()
             progress.finish()
-            Terminal.printError("imported \(importer.events) events into \(database.db); chain verified, tip \(ChainHash.hex(importer.tip))")
+            Terminal.printError("imported \(importer.events) events into \(database.path); chain verified, tip \(ChainHash.hex(importer.tip))")
         } catch let error as StoreError {
             throw CommandFailure(message: error.description)
         } catch {

@@ -5,15 +5,15 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load a running server over loopback HTTP and print what it sustained.",
         discussion: """
-            Works against Rewind and against other SSE servers (Nchan) through URL templates in which {stream}
-            stands for the stream or channel name. Subscribers parse `data: <seq> <send time>` payloads, so every
-            subscriber checks that it got every event once and in order, and latency is measured end to end.
-            The client runs on one thread and reports its own CPU time, to show it was not the bottleneck.
+            Works against Rewind and against other SSE servers (Nchan) through URL templates in which {stream} \
+            stands for the stream or channel name. Subscribers parse `data: <seq> <send time>` payloads, so every \
+            subscriber checks that it got every event once and in order, and latency is measured end to end. \
+            The client runs on one thread and reports its own CPU time, which shows whether it was the bottleneck.
 
             Examples:
               rewind bench ingest --connections 64 --duration 10
-              rewind bench fanout --subscribers 1000 --rate 1000 --duration 20 --server-pid 1234
-              rewind bench replay --events 1000000 --batch 1000 --subscribe-url 'http://127.0.0.1:8080/v1/streams/{stream}/events?from=earliest'
+              rewind bench fanout --subscribers 1000 --rate 1000 --server-pid 1234
+              rewind bench replay --events 1000000 --batch 1000
               rewind bench idle --connections 10000 --server-pid 1234
             """,
         subcommands: [Ingest.self, Fanout.self, Replay.self, Idle.self]
@@ -27,7 +27,10 @@ struct Bench: AsyncParsableCommand {
         var subscribeURL = "http://127.0.0.1:8080/v1/streams/{stream}/events"
 
         @Option(help: "Stream or channel name (default: a fresh one per run).")
-        var stream = "bench\(UInt32.random(in: 0...UInt32.max))"
+        var stream: String?
+
+        /// `--stream`, or a fresh name; not the option's initial value, which help would print as a second default.
+        var streamName: String { stream ?? "bench\(UInt32.random(in: 0...UInt32.max))" }
 
         @Option(help: "Bytes of data per event (at least the payload's sequence number and time).")
         var eventSize = 64
@@ -49,9 +52,21 @@ struct Bench: AsyncParsableCommand {
     }
 
     struct Ingest: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Publish as fast as the server answers over C keep-alive connections.")
+        static let configuration = CommandConfiguration(
+            abstract: "Publish as fast as the server answers over C keep-alive connections.",
+            usage: "rewind bench ingest [<options>]",
+            discussion: """
+                Each connection sends one request at a time, the next as soon as the answer arrives. The report \
+                gives events and requests a second, and the latency from request to answer.
+
+                Examples:
+                  rewind bench ingest --connections 64 --duration 10
+                  rewind bench ingest --batch 100 --events 1000000
+                  rewind bench ingest --publish-url 'http://127.0.0.1:8080/pub?id={stream}'
+                """
+        )
         @OptionGroup var common: Common
-        @Option(help: "Keep-alive connections publishing at once.") var connections = 16
+        @Option(help: "Connections publishing at once.") var connections = 16
         @Option(help: "Seconds to run.") var duration = 10.0
         @Option(help: "Events per request; above 1 sends NDJSON batches (Rewind only).") var batch = 1
         @Option(help: "Stop after this many events (to fill a log), even before the duration ends.") var events: Int?
@@ -65,14 +80,25 @@ struct Bench: AsyncParsableCommand {
                 batch: batch,
                 eventSize: common.eventSize,
                 maxEvents: events,
-                stream: common.stream
+                stream: common.streamName
             )
             common.print(try await RewindBench.Bench.ingest(options))
         }
     }
 
     struct Fanout: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "S subscribers on one stream while events are published at R a second.")
+        static let configuration = CommandConfiguration(
+            abstract: "S subscribers on one stream while events are published at R a second.",
+            usage: "rewind bench fanout [<options>]",
+            discussion: """
+                Every subscriber checks that it received every event once and in order; the report gives the latency \
+                from publish to receipt, and the server's memory with --server-pid.
+
+                Examples:
+                  rewind bench fanout --subscribers 1000 --rate 1000 --duration 20
+                  rewind bench fanout --subscribers 100 --slow-subscribers 10 --server-pid 1234
+                """
+        )
         @OptionGroup var common: Common
         @Option(help: "SSE subscribers.") var subscribers = 100
         @Option(help: "Events published per second.") var rate = 100
@@ -91,7 +117,7 @@ struct Bench: AsyncParsableCommand {
                 rate: rate,
                 duration: .milliseconds(Int64(duration * 1000)),
                 eventSize: common.eventSize,
-                stream: common.stream,
+                stream: common.streamName,
                 serverPID: serverPID,
                 publishers: publishers,
                 slowSubscribers: slowSubscribers,
@@ -102,7 +128,16 @@ struct Bench: AsyncParsableCommand {
     }
 
     struct Replay: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Publish N events, then read them all from the oldest over one SSE connection.")
+        static let configuration = CommandConfiguration(
+            abstract: "Publish N events, then read them all back over SSE.",
+            usage: "rewind bench replay [<options>]",
+            discussion: """
+                Examples:
+                  rewind bench replay --events 1000000 --batch 1000
+                  rewind bench replay --stream big --events 1000000 --no-preload \\
+                    --subscribe-url 'http://127.0.0.1:8080/v1/streams/{stream}/events'
+                """
+        )
         @OptionGroup var common: Common
         @Option(help: "Events to store and replay.") var events = 100_000
         @Option(help: "Events per preload request (NDJSON above 1; Rewind only).") var batch = 1
@@ -116,7 +151,7 @@ struct Bench: AsyncParsableCommand {
                 events: events,
                 preloadBatch: batch,
                 eventSize: common.eventSize,
-                stream: common.stream,
+                stream: common.streamName,
                 preload: !noPreload
             )
             common.print(try await RewindBench.Bench.replay(options))
@@ -124,7 +159,15 @@ struct Bench: AsyncParsableCommand {
     }
 
     struct Idle: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Hold N idle SSE connections and report the server's memory per connection.")
+        static let configuration = CommandConfiguration(
+            abstract: "Hold N idle SSE connections and report server memory per connection.",
+            usage: "rewind bench idle --server-pid <pid> [<options>]",
+            discussion: """
+                Examples:
+                  rewind bench idle --connections 10000 --server-pid 1234
+                  rewind bench idle --connections 1000 --hold 10 --server-pid 1234
+                """
+        )
         @OptionGroup var common: Common
         @Option(help: "Connections to hold.") var connections = 1000
         @Option(help: "The server's process id.") var serverPID: Int32
@@ -135,7 +178,7 @@ struct Bench: AsyncParsableCommand {
             let options = IdleOptions(
                 subscribe: subscribe,
                 connections: connections,
-                stream: common.stream,
+                stream: common.streamName,
                 serverPID: serverPID,
                 hold: .milliseconds(Int64(hold * 1000))
             )

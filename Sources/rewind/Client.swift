@@ -5,13 +5,14 @@ import RewindAdmin
 struct Tail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Follow streams on a server over SSE, resuming after every disconnect without gap or duplicate.",
+        usage: "rewind tail [--server <url>] [<options>] <streams> ...",
         discussion: """
-            Prints events as they are committed. When the connection drops (a server restart, a network blip) it
-            waits the stream's retry time and reconnects after the last id it received, so nothing is missed and
-            nothing repeats. Server signals (rewind.gap, rewind.reset) and reconnects are reported on stderr.
+            Prints events as they are committed. When the connection drops (a server restart, a network blip) it \
+            waits the stream's retry time and reconnects after the last id it received, so nothing is missed and \
+            nothing repeats. Server signals (rewind.gap, rewind.reset) and reconnects are reported on stderr. \
             Ends when the streams are deleted, or, with --no-follow, once caught up.
 
-            Formats: text (id, type and data on one line; the default on a terminal), ndjson (one
+            Formats: text (id, type and data on one line; the default on a terminal), ndjson (one \
             {"id", "type", "data"} object per line; the default otherwise), data (the data alone, one event a line).
 
             Examples:
@@ -28,7 +29,7 @@ struct Tail: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
-    @Argument(help: "Stream names or prefix patterns ('orders.*'; '*' for all).")
+    @Argument(help: "Stream names or patterns ('orders.*'; '*' for all).")
     var streams: [String]
 
     @Option(help: "Where to start: earliest, latest (the default) or an event id to start after.")
@@ -40,7 +41,7 @@ struct Tail: AsyncParsableCommand {
     @Flag(help: "Stop once caught up instead of following new events.")
     var noFollow = false
 
-    @Option(help: "Output format: text, ndjson or data (default: text on a terminal, ndjson otherwise).")
+    @Option(help: "text, ndjson or data (default: text on a terminal, ndjson otherwise).")
     var format: Format?
 
     func validate() throws {
@@ -74,11 +75,12 @@ struct Tail: AsyncParsableCommand {
 struct Publish: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Publish events to a stream on a server: DATA, a file's contents, or stdin's lines.",
+        usage: "rewind publish [--server <url>] [<options>] <stream> [<data>]",
         discussion: """
-            With DATA, publishes one event whose data is DATA; with --file, one event whose data is the file's
-            contents. With neither, every line of stdin is one event's data, sent as NDJSON batches of --batch lines,
-            each committed atomically. Prints the server's answer (ids and time), one JSON line per request.
-            With stdin batches, --idempotency-key KEY sends KEY-1, KEY-2, ... for the successive batches.
+            With DATA, publishes one event whose data is DATA; with --file, one event whose data is the file's \
+            contents. With neither, every line of stdin is one event's data, sent as NDJSON batches of --batch \
+            lines, each committed atomically; --idempotency-key KEY then sends KEY-1, KEY-2, ... for the successive \
+            batches. Prints the server's answer (ids and time), one JSON line per request.
 
             Examples:
               rewind publish orders 'order 17 created' --type order.created

@@ -12,20 +12,51 @@ import RewindStore
 
 /// `--db`, defaulting from `REWIND_DB`.
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: "SQLite database file (default: $REWIND_DB, else ./rewind.sqlite).")
-    var db: String = ProcessInfo.processInfo.environment["REWIND_DB"] ?? "rewind.sqlite"
+    @Option(help: ArgumentHelp("Database file (default: $REWIND_DB or rewind.sqlite).", valueName: "path"))
+    var db: String?
+
+    /// The file to open: `--db`, else `$REWIND_DB`, else `rewind.sqlite`. Resolved here rather than as the option's
+    /// initial value, so help does not print the default a second time and a `--db` given can be told apart.
+    var path: String { db ?? ProcessInfo.processInfo.environment["REWIND_DB"] ?? "rewind.sqlite" }
 }
 
 /// `--server` and `--token`, defaulting from `REWIND_SERVER` and `REWIND_TOKEN`.
+///
+/// Neither has an initial value: help would print it, and a token taken from the environment must never be shown.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "Rewind server URL (default: $REWIND_SERVER, else http://127.0.0.1:8080).")
-    var server: String = ProcessInfo.processInfo.environment["REWIND_SERVER"] ?? "http://127.0.0.1:8080"
+    @Option(help: ArgumentHelp("URL of the server (default: http://127.0.0.1:8080, or $REWIND_SERVER when set).", valueName: "url"))
+    var server: String?
 
-    @Option(help: "Token sent as 'Authorization: Bearer' (default: $REWIND_TOKEN).")
-    var token: String? = ProcessInfo.processInfo.environment["REWIND_TOKEN"]
+    @Option(help: ArgumentHelp("Bearer token to send (default: $REWIND_TOKEN).", valueName: "token"))
+    var token: String?
 
     func client() throws -> ServerClient {
-        try ServerClient(server: server, token: token)
+        let environment = ProcessInfo.processInfo.environment
+        return try ServerClient(
+            server: server ?? environment["REWIND_SERVER"] ?? "http://127.0.0.1:8080",
+            token: token ?? environment["REWIND_TOKEN"]
+        )
+    }
+}
+
+/// `--server` and `--token` of `query` and `streams`, which read the file unless `--server` names a server to read
+/// through instead. `REWIND_SERVER` is not consulted: a query reads a file unless told otherwise.
+struct RemoteReadOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Read through this server's HTTP API instead of a file.", valueName: "url"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("Bearer token for --server (default: $REWIND_TOKEN).", valueName: "token"))
+    var token: String?
+
+    /// The client to read through, or nil to read the file; `--db` with `--server`, or `--token` without it, is
+    /// refused.
+    func client(database: DatabaseOptions) throws -> ServerClient? {
+        guard let server else {
+            if token != nil { throw UsageFailure(message: "--token goes with --server; without it the file is read") }
+            return nil
+        }
+        if database.db != nil { throw UsageFailure(message: "give --db or --server, not both") }
+        return try ServerClient(server: server, token: token ?? ProcessInfo.processInfo.environment["REWIND_TOKEN"])
     }
 }
 
@@ -76,6 +107,13 @@ func parseTime(_ text: String, option: String) throws -> Timestamp {
 func adminFailure(_ error: any Error) -> any Error {
     if let error = error as? AdminError { return CommandFailure(message: error.description) }
     return error
+}
+
+/// Options that do not go together, found while running: one line on stderr and exit code 2, like other usage
+/// errors (a `ValidationError` would print the usage after it).
+struct UsageFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// A failure a command reports with one line on stderr and exit code 1.

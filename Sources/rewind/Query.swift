@@ -1,25 +1,35 @@
 import ArgumentParser
 import RewindAdmin
 
-struct Query: ParsableCommand {
+struct Query: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Select events from the log file, with filters, as a table, JSON, NDJSON or CSV.",
+        abstract: "Select events, with filters, as a table, JSON, NDJSON or CSV.",
+        usage: "rewind query [--db <path> | --server <url>] [<filters>] [<options>]",
         discussion: """
-            Opens the database read-only: safe while a server writes to it. Every filter given must hold. Time
-            bounds become id bounds (commit times never decrease along ids), so queries walk an index and stop at
-            their limit: a stream's last 100 events come back in milliseconds however long the log is.
+            Reads the database file read-only (safe while a server writes to it), or with --server a running \
+            server's JSON read API, page by page. Every filter given must hold. On a file, time bounds become id \
+            bounds (commit times never decrease along ids), so queries walk an index and stop at their limit: a \
+            stream's last 100 events come back in milliseconds however long the log is.
+
+            With --server the output is the same, byte for byte, in every format. The server filters by stream, \
+            type, --after, --since and --until; --before, --contains and --where are checked on each event as \
+            the pages arrive, with the same rules as on a file. The token comes from --token or REWIND_TOKEN and \
+            is never printed. --explain needs a file.
 
             Examples:
               rewind query --stream orders --limit 100 --reverse
-              rewind query --stream 'orders.*' --type order.created --since 2h --format ndjson
-              rewind query --where user.id=42 --where status=\\"paid\\" --format csv > paid.csv
+              rewind query --stream 'orders.*' --type order.created --since 2h
+              rewind query --where user.id=42 --where status=\\"paid\\" --format csv
               rewind query --after 1000 --before 2000 --contains timeout --limit 0
-              rewind query --since 2026-11-21T00:00:00Z --until 2026-11-22T00:00:00Z --format json
+              rewind query --since 2026-11-21T00:00:00Z --until 2026-11-22T00:00:00Z
               rewind query --stream orders --limit 100 --reverse --explain
+              rewind query --server http://127.0.0.1:8080 --stream orders --format ndjson
             """
     )
 
     @OptionGroup var database: DatabaseOptions
+
+    @OptionGroup var remote: RemoteReadOptions
 
     @Option(name: .customLong("stream"), help: "A stream name, or a prefix pattern such as 'orders.*'; '*' for all (repeatable).")
     var streams: [String] = []
@@ -27,34 +37,37 @@ struct Query: ParsableCommand {
     @Option(name: .customLong("type"), help: "Only events of this type (repeatable).")
     var types: [String] = []
 
-    @Option(help: "Only events with an id greater than this.")
+    @Option(help: ArgumentHelp("Only events with an id greater than this.", valueName: "id"))
     var after: Int64?
 
-    @Option(help: "Only events with an id less than this.")
+    @Option(help: ArgumentHelp("Only events with an id less than this.", valueName: "id"))
     var before: Int64?
 
-    @Option(help: "Only events committed at or after this time: RFC 3339, or a duration ago such as 2h.")
+    @Option(help: ArgumentHelp("Only events committed at or after this time: RFC 3339, or a duration ago such as 2h.", valueName: "time"))
     var since: String?
 
-    @Option(help: "Only events committed before this time: RFC 3339, or a duration ago such as 30m.")
+    @Option(help: ArgumentHelp("Only events committed before this time: RFC 3339, or a duration ago such as 30m.", valueName: "time"))
     var until: String?
 
-    @Option(help: "Only events whose data contains this text (case-sensitive).")
+    @Option(help: ArgumentHelp("Only events whose data has this text (case-sensitive).", valueName: "text"))
     var contains: String?
 
-    @Option(name: .customLong("where"), help: "Only events whose JSON data has this field equal to this value: user.id=42 (repeatable).")
+    @Option(
+        name: .customLong("where"),
+        help: ArgumentHelp("Only events whose JSON data has this field equal to this value: user.id=42 (repeatable).", valueName: "field=value")
+    )
     var fields: [String] = []
 
     @Option(help: "At most this many events; 0 for all.")
     var limit = 100
 
-    @Flag(help: "Newest first: with --limit, the last events that match.")
+    @Flag(help: "Newest first; with --limit, the last matches.")
     var reverse = false
 
     @Flag(help: "Print SQLite's plan for the query (EXPLAIN QUERY PLAN) instead of running it.")
     var explain = false
 
-    @Flag(help: "Report on stderr how long opening the file and reading the events took.")
+    @Flag(help: "Report on stderr how long reading the events took.")
     var timing = false
 
     @OptionGroup var output: FormatOptions
@@ -83,15 +96,22 @@ struct Query: ParsableCommand {
         return query
     }
 
-    func run() throws {
+    func run() async throws {
         do {
             let started = ContinuousClock.now
-            let reader = try LogReader(path: database.db)
-            if explain {
-                Terminal.print(try reader.plan(try eventQuery()).map { $0 + "\n" }.joined())
-                return
+            let query = try eventQuery()
+            let events: [StoredEvent]
+            if let client = try remote.client(database: database) {
+                if explain { throw UsageFailure(message: "--explain shows SQLite's plan for a file: give --db, not --server") }
+                events = try await client.events(query)
+            } else {
+                let reader = try LogReader(path: database.path)
+                if explain {
+                    Terminal.print(try reader.plan(query).map { $0 + "\n" }.joined())
+                    return
+                }
+                events = try reader.events(query)
             }
-            let events = try reader.events(try eventQuery())
             if timing {
                 let elapsed = ContinuousClock.now - started
                 let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
@@ -105,29 +125,42 @@ struct Query: ParsableCommand {
     }
 }
 
-struct Streams: ParsableCommand {
+struct Streams: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the log's streams with their counts, id and time ranges and sizes.",
+        abstract: "List the streams with their counts, id and time ranges and sizes.",
+        usage: "rewind streams [--db <path> | --server <url>] [<options>]",
         discussion: """
-            Opens the database read-only: safe while a server writes to it.
+            Reads the database file read-only (safe while a server writes to it), or with --server the list a \
+            running server gives (GET /v1/streams): the streams the token may read, with the columns the API \
+            carries (name, count, first_id, last_id, last_time, bytes). Deleted streams are listed only from a file.
 
             Examples:
               rewind streams
               rewind streams --deleted --format csv
+              rewind streams --server http://127.0.0.1:8080 --format json
             """
     )
 
     @OptionGroup var database: DatabaseOptions
+
+    @OptionGroup var remote: RemoteReadOptions
 
     @Flag(help: "Also list deleted streams (tombstones).")
     var deleted = false
 
     @OptionGroup var output: FormatOptions
 
-    func run() throws {
+    func run() async throws {
         do {
-            let streams = try LogReader(path: database.db).streams(includeDeleted: deleted)
-            let table = OutputTable(columns: StreamSummary.columns, rows: streams.map(\.cells))
+            let table: OutputTable
+            if let client = try remote.client(database: database) {
+                if deleted { throw UsageFailure(message: "--deleted needs --db: a server lists only live streams") }
+                let streams = try await client.streams()
+                table = OutputTable(columns: StreamSummary.serverColumns, rows: streams.map(\.serverCells))
+            } else {
+                let streams = try LogReader(path: database.path).streams(includeDeleted: deleted)
+                table = OutputTable(columns: StreamSummary.columns, rows: streams.map(\.cells))
+            }
             Terminal.print(table.render(output.resolved, width: Terminal.width))
         } catch {
             throw adminFailure(error)
@@ -139,8 +172,8 @@ struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Summarise the log: events, bytes, id and time range, file and WAL size, retention, per-stream counts.",
         discussion: """
-            Opens the database read-only: safe while a server writes to it. The retention shown is the policy the
-            server or `rewind prune` last applied to this file. json and ndjson print one object (the summary's
+            Opens the database read-only: safe while a server writes to it. The retention shown is the policy the \
+            server or `rewind prune` last applied to this file. json and ndjson print one object (the summary's \
             fields and a "streams" array); csv prints the per-stream rows.
 
             Examples:
@@ -154,7 +187,7 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         do {
-            let stats = try LogReader(path: database.db).stats()
+            let stats = try LogReader(path: database.path).stats()
             let streams = OutputTable(columns: StreamSummary.columns, rows: stats.streams.map(\.cells))
             switch output.resolved {
             case .json, .ndjson: Terminal.print(stats.json + "\n")

@@ -13,7 +13,16 @@ struct Rewind: AsyncParsableCommand {
         abstract: "A persistent event log with Server-Sent Events replay.",
         discussion: """
             Exit codes: 0 success, 1 failure (one line on stderr says why), 2 usage error.
-            Environment: REWIND_DB (default --db), REWIND_SERVER (default --server), REWIND_TOKEN (default --token).
+
+            Environment: REWIND_DB (default --db), REWIND_SERVER (default --server of publish and tail), \
+            REWIND_TOKEN (default --token).
+
+            Examples:
+              rewind serve --db /var/lib/rewind/log.sqlite
+              rewind publish orders 'order 17 created' --type order.created
+              rewind tail orders --from earliest
+              rewind query --stream orders --since 1h
+              rewind help query
             """,
         subcommands: [
             Serve.self, Publish.self, Tail.self, Query.self, Streams.self, Stats.self, Verify.self, Prune.self, Backup.self,
@@ -34,6 +43,9 @@ struct Rewind: AsyncParsableCommand {
         } catch let failure as CommandFailure {
             Terminal.printError("rewind: \(failure.message)")
             terminate(1)
+        } catch let failure as UsageFailure {
+            Terminal.printError("rewind: \(failure.message)")
+            terminate(2)
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {

@@ -16,11 +16,17 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Rewind server.",
         discussion: """
-            Creates and migrates the database on first start. Stops gracefully on SIGTERM or SIGINT: in-flight
+            Creates and migrates the database on first start. Stops gracefully on SIGTERM or SIGINT: in-flight \
             publishes commit, SSE streams end cleanly so clients reconnect with their Last-Event-ID.
 
-            Example:
+            Auth is off unless a key is given (--jwt-secret-file, --jwt-secret, REWIND_JWT_SECRET or \
+            --jwt-public-key), and a server without auth listens only on a loopback address.
+
+            Examples:
+              rewind serve
               rewind serve --db /var/lib/rewind/log.sqlite --port 8080
+              rewind serve --host 0.0.0.0 --jwt-secret-file /etc/rewind/secret
+              rewind serve --retention-max-age 30d --stream-retention 'audit.*:max-age=365d'
             """
     )
 
@@ -30,7 +36,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port = 8080
 
-    @Option(help: "SQLite database file, created on first start (default: $REWIND_DB, else ./rewind.sqlite).")
+    @Option(help: "SQLite database file, created on first start; $REWIND_DB when set.")
     var db = ProcessInfo.processInfo.environment["REWIND_DB"] ?? "rewind.sqlite"
 
     @Option(help: "Seconds of idleness after which an SSE stream gets a heartbeat comment.")
@@ -48,12 +54,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most events in one publish request.")
     var maxBatchEvents = 10_000
 
-    @Option(help: "Largest publish request body, in bytes.")
+    @Option(help: "Largest publish body, in bytes.")
     var maxBodyBytes = 32 << 20
 
     @OptionGroup var retention: RetentionOptions
 
-    @Option(help: "How often retention is applied (e.g. 60s).")
+    @Option(help: "How often retention is applied.")
     var maintenanceInterval = "60s"
 
     @Option(help: "Recent events held in memory to serve caught-up subscribers.")
@@ -68,7 +74,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "HS256 secret tokens are signed with (prefer --jwt-secret-file or REWIND_JWT_SECRET: arguments show in ps).")
     var jwtSecret: String?
 
-    @Option(help: "File holding the HS256 secret (trailing newline ignored).")
+    @Option(help: "HS256 secret file (a trailing newline is ignored).")
     var jwtSecretFile: String?
 
     @Option(help: "PEM file with the RS256 (RSA) or ES256 (P-256) public key tokens are verified with.")

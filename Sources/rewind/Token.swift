@@ -11,8 +11,9 @@ import RewindServer
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mint a token (JWT) for the server's key.",
+        usage: "rewind token [--secret-file <file> | --private-key <file>] [<options>]",
         discussion: """
-            Signs with the same secret the server verifies with (--secret, --secret-file or REWIND_JWT_SECRET), or
+            Signs with the same secret the server verifies with (--secret, --secret-file or REWIND_JWT_SECRET), or \
             with the private half of its --jwt-public-key (--private-key). Prints the token on stdout.
 
             Examples:
@@ -25,10 +26,10 @@ struct Token: AsyncParsableCommand {
     @Option(help: "HS256 secret (prefer --secret-file or REWIND_JWT_SECRET: arguments show in ps).")
     var secret: String?
 
-    @Option(help: "File holding the HS256 secret (trailing newline ignored).")
+    @Option(help: "HS256 secret file (a trailing newline is ignored).")
     var secretFile: String?
 
-    @Option(help: "PEM file with an RSA (RS256) or P-256 (ES256) private key.")
+    @Option(help: "Private key PEM file: RSA (RS256) or P-256 (ES256).")
     var privateKey: String?
 
     @Option(help: "Stream name or trailing-* pattern the token may publish to (repeatable).")

@@ -8,16 +8,20 @@ import RewindServer
 import RewindStore
 import Testing
 
-/// Runs the real server in-process on a fresh database and hands its base URL to `body`.
-func withServer(_ body: @escaping @Sendable (_ base: String, _ path: String) async throws -> Void) async throws {
+/// Runs the real server in-process, on a fresh database or the file at `path`, and hands its base URL and
+/// database path to `body`.
+func withServer(
+    path existing: String? = nil,
+    configure: @Sendable (inout RewindConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (_ base: String, _ path: String) async throws -> Void
+) async throws {
     let directory = try TemporaryDirectory()
-    let path = directory.path("served.sqlite")
+    let path = existing ?? directory.path("served.sqlite")
     var logger = Logger(label: "rewind-admin-test")
     logger.logLevel = .warning
-    let app = try await buildApplication(
-        configuration: RewindConfiguration(host: "127.0.0.1", port: 0, store: StoreConfiguration(path: path)),
-        logger: logger
-    )
+    var configuration = RewindConfiguration(host: "127.0.0.1", port: 0, store: StoreConfiguration(path: path))
+    configure(&configuration)
+    let app = try await buildApplication(configuration: configuration, logger: logger)
     try await app.test(.live) { client in
         try await body("http://127.0.0.1:\(client.port!)", path)
     }

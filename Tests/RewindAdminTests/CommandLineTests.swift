@@ -132,4 +132,49 @@ struct CommandLineTests {
             #expect(help.stdout.contains("Examples:") && help.stdout.contains("rewind \(command)"), "\(command) --help has examples")
         }
     }
+
+    /// Every command's help at 80 columns: no line wider, no word left alone on a line (the mark of text wrapped by
+    /// hand and then again by ArgumentParser), no hand-wrapped paragraph, no option showing its default twice, and
+    /// examples in every one.
+    @Test(arguments: [
+        [], ["serve"], ["publish"], ["tail"], ["query"], ["streams"], ["stats"], ["verify"], ["prune"], ["backup"], ["export"],
+        ["import"], ["token"], ["bench"], ["bench", "ingest"], ["bench", "fanout"], ["bench", "replay"], ["bench", "idle"],
+    ])
+    func helpReadsCleanlyAt80Columns(command: [String]) throws {
+        let name = (["rewind"] + command).joined(separator: " ")
+        // A token from the environment must never show up as an option's default.
+        let help = try rewind(command + ["--help"], environment: ["COLUMNS": "80", "REWIND_TOKEN": "env-token-1234"])
+        #expect(help.status == 0)
+        #expect(!help.stdout.contains("env-token-1234"), "\(name) --help shows the token")
+        let lines = help.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for (index, line) in lines.enumerated() {
+            #expect(line.count <= 80, "\(name) --help: a line of \(line.count) columns: \(line)")
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if !text.isEmpty, !text.contains(" "), !text.hasSuffix(":"), !text.hasPrefix("-"), text.count <= 24 {
+                Issue.record("\(name) --help: '\(text)' alone on a line")
+            }
+            // Paragraph text starts in column 0; a break where the next word would still have fitted was made by hand.
+            let next = index + 1 < lines.count ? lines[index + 1] : ""
+            if !line.isEmpty, !line.hasPrefix(" "), !line.hasSuffix(":"), !next.isEmpty, !next.hasPrefix(" "),
+                !["USAGE", "OPTIONS", "ARGUMENTS", "SUBCOMMANDS"].contains(where: { next.hasPrefix($0) }),
+                let word = next.split(separator: " ").first, line.count + 1 + word.count <= 78
+            {
+                Issue.record("\(name) --help: a paragraph wrapped by hand after '\(line)'")
+            }
+        }
+        // One entry per option: its first line and the lines indented under its help.
+        var entries: [String] = []
+        for line in lines {
+            if line.hasPrefix("  "), !line.hasPrefix("   "), !line.hasPrefix("  rewind") {
+                entries.append(line)
+            } else if line.hasPrefix(String(repeating: " ", count: 26)), !entries.isEmpty {
+                entries[entries.count - 1] += " " + line.trimmingCharacters(in: .whitespaces)
+            }
+        }
+        for entry in entries {
+            let defaults = entry.lowercased().components(separatedBy: "default:").count - 1
+            #expect(defaults <= 1, "\(name) --help: a default shown \(defaults) times: \(entry)")
+        }
+        #expect(help.stdout.contains("\nExamples:\n  \(name)"), "\(name) --help has no examples of itself")
+    }
 }
