@@ -81,6 +81,16 @@ public struct FieldMatch: Sendable, Equatable {
 public struct StoredEvent: Sendable, Equatable {
     public var event: Event
     public var hash: [UInt8]?
+
+    /// The columns `init(row:)` reads: the event's, then its hash.
+    static let sqlColumns = Event.sqlColumns + ", hash"
+
+    /// The event a row selected with `StoredEvent.sqlColumns` (or the event's columns and NULL) holds; the query and
+    /// the export both map their rows here.
+    init(row: SQLiteRow) {
+        event = Event(row: row)
+        hash = row.blob(7)
+    }
 }
 
 extension LogReader {
@@ -123,12 +133,7 @@ extension LogReader {
 
     private static func fetch(_ query: EventQuery, hasChain: Bool, _ db: Database) throws -> [StoredEvent] {
         let (sql, arguments) = try Self.sql(query, hasChain: hasChain, db)
-        var events: [StoredEvent] = []
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
-        while let row = try rows.next() {
-            events.append(Self.storedEvent(row))
-        }
-        return events
+        return try db.makeStatement(sql: sql).rows(arguments: arguments, StoredEvent.init(row:))
     }
 
     /// The streams a query covers when they are several (names, or patterns matched against the stream list)
@@ -144,20 +149,11 @@ extension LogReader {
         if filter.prefixes.isEmpty, filter.names.count < 2 { return nil }
         var names = Set(filter.names)
         for prefix in filter.prefixes {
-            names.formUnion(try String.fetchAll(db, sql: "SELECT name FROM streams WHERE name GLOB ? AND count > 0", arguments: [prefix + "*"]))
+            let statement = try db.makeStatement(sql: "SELECT name FROM streams WHERE name GLOB ? AND count > 0")
+            names.formUnion(try statement.rows(arguments: [prefix + "*"]) { $0.text(0) })
         }
         guard names.count <= 1_000 else { return nil }
         return names.sorted()
-    }
-
-    static func storedEvent(_ row: Row) -> StoredEvent {
-        let hash: DatabaseValue = row[7]
-        var bytes: [UInt8]?
-        if case .blob(let data) = hash.storage { bytes = [UInt8](data) }
-        return StoredEvent(
-            event: Event(id: row[0], stream: row[1], type: row[2], data: row[3], isJSON: row[4], time: Timestamp(microseconds: row[5]), key: row[6]),
-            hash: bytes
-        )
     }
 
     /// The statement of a query. Times become id bounds (commit times never decrease along ids), so every
@@ -220,7 +216,7 @@ extension LogReader {
                 _ = arguments.append(contentsOf: [field.path])
             }
         }
-        var sql = "SELECT id, stream, type, data, json, time, key, \(hasChain ? "hash" : "NULL") FROM events"
+        var sql = "SELECT \(Event.sqlColumns), \(hasChain ? "hash" : "NULL") FROM events"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         sql += query.reverse ? " ORDER BY id DESC" : " ORDER BY id"
         if let limit = query.limit {

@@ -56,47 +56,71 @@ public enum ExportFormat {
         return String(decoding: json.bytes, as: UTF8.self) + "\n"
     }
 
-    /// Parses one line of an export.
+    /// One line of an export as it reads: every member any record has, each optional.
+    private struct Line: Decodable {
+        var checkpoint: Int64?
+        var head: Int64?
+        var streamState: String?
+        var deletedAt: String?
+        var prunedThrough: Int64?
+        var id: Int64?
+        var stream: String?
+        var type: String?
+        var data: String?
+        var json: Bool?
+        var time: String?
+        var key: String?
+        var hash: String?
+
+        enum CodingKeys: String, CodingKey {
+            case checkpoint, head, id, stream, type, data, json, time, key, hash
+            case streamState = "stream_state"
+            case deletedAt = "deleted_at"
+            case prunedThrough = "pruned_through"
+        }
+    }
+
+    /// Parses one line of an export. `JSONDecoder`, not `JSONSerialization`: on Linux the latter drops a BOM that
+    /// begins a string, and the event would no longer match its hash.
     static func record(_ line: Substring, number: Int) throws -> ImportRecord {
         func fail(_ problem: String) -> AdminError { AdminError("line \(number): \(problem)") }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        let fields: Line
+        do {
+            fields = try JSONDecoder().decode(Line.self, from: Data(line.utf8))
+        } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {
+            let kind = expected == Bool.self ? "true or false" : expected == String.self ? "a string" : "an integer"
+            throw fail("\"\(context.codingPath[0].stringValue)\" is not \(kind)")
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            throw fail("\"\(context.codingPath[0].stringValue)\" is not an integer")
+        } catch {
             throw fail("not a JSON object")
         }
-        func hash(_ value: Any?) throws -> [UInt8] {
-            guard let text = value as? String, let bytes = ChainHash.bytes(hex: text) else { throw fail("\"hash\" is not 64 hexadecimal digits") }
+        func hash(_ text: String?) throws -> [UInt8] {
+            guard let text, let bytes = ChainHash.bytes(hex: text) else { throw fail("\"hash\" is not 64 hexadecimal digits") }
             return bytes
         }
-        func integer(_ name: String) throws -> Int64 {
-            guard let value = object[name] as? Int else { throw fail("\"\(name)\" is not an integer") }
-            return Int64(value)
+        func integer(_ value: Int64?, _ name: String) throws -> Int64 {
+            guard let value else { throw fail("\"\(name)\" is not an integer") }
+            return value
         }
-        if object["checkpoint"] != nil {
-            return .checkpoint(id: try integer("checkpoint"), hash: try hash(object["hash"]))
-        }
-        if object["head"] != nil { return .head(try integer("head")) }
-        if let name = object["stream_state"] as? String {
+        if let checkpoint = fields.checkpoint { return .checkpoint(id: checkpoint, hash: try hash(fields.hash)) }
+        if let head = fields.head { return .head(head) }
+        if let name = fields.streamState {
             var deletedAt: Timestamp?
-            if let text = object["deleted_at"] as? String {
+            if let text = fields.deletedAt {
                 guard let time = Timestamp(rfc3339: text) else { throw fail("\"deleted_at\" is not an RFC 3339 time") }
                 deletedAt = time
             }
-            return .streamState(name: name, deletedAt: deletedAt, prunedThrough: try integer("pruned_through"))
+            return .streamState(name: name, deletedAt: deletedAt, prunedThrough: try integer(fields.prunedThrough, "pruned_through"))
         }
-        let id = try integer("id")
+        let id = try integer(fields.id, "id")
         guard id > 0 else { throw fail("\"id\" must be at least 1") }
-        guard let stream = object["stream"] as? String, (try? StreamName(validating: stream)) != nil else {
-            throw fail("\"stream\" is not a stream name")
-        }
-        guard let type = object["type"] as? String, StreamName.isValidEventType(type) else { throw fail("\"type\" is not an event type") }
-        guard let data = object["data"] as? String else { throw fail("\"data\" is not a string") }
-        guard let timeText = object["time"] as? String, let time = Timestamp(rfc3339: timeText) else {
-            throw fail("\"time\" is not an RFC 3339 time")
-        }
-        let isJSON = (object["json"] as? Bool) ?? false
-        let key = object["key"] as? String
-        let event = Event(id: id, stream: stream, type: type, data: data, isJSON: isJSON, time: time, key: key)
-        let stored = object["hash"] == nil || object["hash"] is NSNull ? [] : try hash(object["hash"])
-        return .event(event, hash: stored)
+        guard let stream = fields.stream, (try? StreamName(validating: stream)) != nil else { throw fail("\"stream\" is not a stream name") }
+        guard let type = fields.type, StreamName.isValidEventType(type) else { throw fail("\"type\" is not an event type") }
+        guard let data = fields.data else { throw fail("\"data\" is not a string") }
+        guard let timeText = fields.time, let time = Timestamp(rfc3339: timeText) else { throw fail("\"time\" is not an RFC 3339 time") }
+        let event = Event(id: id, stream: stream, type: type, data: data, isJSON: fields.json ?? false, time: time, key: fields.key)
+        return .event(event, hash: fields.hash == nil ? [] : try hash(fields.hash))
     }
 }
 
@@ -116,9 +140,9 @@ extension LogReader {
             var nextCheckpoint = 0
             var count: Int64 = 0
             var buffer = ""
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, stream, type, data, json, time, key, hash FROM events ORDER BY id")
-            while let row = try rows.next() {
-                let stored = Self.storedEvent(row)
+            let rows = try db.makeStatement(sql: "SELECT \(StoredEvent.sqlColumns) FROM events ORDER BY id")
+            try rows.forEachRow { row in
+                let stored = StoredEvent(row: row)
                 while nextCheckpoint < checkpoints.count, checkpoints[nextCheckpoint].id < stored.event.id {
                     buffer += ExportFormat.checkpointLine(id: checkpoints[nextCheckpoint].id, hash: checkpoints[nextCheckpoint].hash)
                     nextCheckpoint += 1

@@ -1,6 +1,7 @@
 internal import Foundation
 internal import GRDB
 public import RewindCore
+internal import RewindStore
 
 /// A stream's counters as `rewind streams` and `rewind stats` list them.
 public struct StreamSummary: Sendable, Equatable {
@@ -98,26 +99,25 @@ extension LogReader {
     }
 
     static func streams(includeDeleted: Bool, _ db: Database) throws -> [StreamSummary] {
-        let rows = try Row.fetchAll(
-            db,
+        let statement = try db.makeStatement(
             sql: """
                 SELECT s.name, s.count, s.first_id, s.last_id, s.last_time, s.bytes, s.pruned_through, s.deleted_at,
                     (SELECT time FROM events WHERE id = s.first_id)
                 FROM streams AS s \(includeDeleted ? "" : "WHERE s.deleted_at IS NULL") ORDER BY s.name
                 """
         )
-        return rows.map { row in
-            let count: Int64 = row[1]
+        return try statement.rows { row in
+            let count = row.int64(1)
             return StreamSummary(
-                name: row[0],
+                name: row.text(0),
                 count: count,
-                firstID: count > 0 ? row[2] : nil,
-                lastID: row[3],
-                firstTime: count > 0 ? (row[8] as Int64?).map(Timestamp.init(microseconds:)) : nil,
-                lastTime: count > 0 ? Timestamp(microseconds: row[4]) : nil,
-                bytes: row[5],
-                prunedThrough: row[6],
-                deletedAt: (row[7] as Int64?).map(Timestamp.init(microseconds:))
+                firstID: count > 0 ? row.int64(2) : nil,
+                lastID: row.int64(3),
+                firstTime: count > 0 ? row.optionalInt64(8).map(Timestamp.init(microseconds:)) : nil,
+                lastTime: count > 0 ? Timestamp(microseconds: row.int64(4)) : nil,
+                bytes: row.int64(5),
+                prunedThrough: row.int64(6),
+                deletedAt: row.optionalInt64(7).map(Timestamp.init(microseconds:))
             )
         }
     }
@@ -134,7 +134,8 @@ extension LogReader {
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
             let checkpoints = tables.contains("chain_checkpoints") ? try Int64.fetchOne(db, sql: "SELECT count(*) FROM chain_checkpoints") ?? 0 : 0
             let retention =
-                tables.contains("log_settings") ? try String.fetchOne(db, sql: "SELECT value FROM log_settings WHERE key = 'retention'") : nil
+                tables.contains("log_settings")
+                ? try db.makeStatement(sql: "SELECT value FROM log_settings WHERE key = 'retention'").firstRow { $0.text(0) } : nil
             return LogStats(
                 events: streams.reduce(0) { $0 + $1.count },
                 bytes: streams.reduce(0) { $0 + $1.bytes },

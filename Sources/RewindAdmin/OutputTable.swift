@@ -21,13 +21,16 @@ public enum Cell: Sendable, Equatable {
 
 /// How the admin commands print rows: an aligned table for people, JSON, NDJSON or CSV for programs.
 public enum OutputFormat: String, Sendable, CaseIterable {
-    /// Aligned columns cut to the terminal's width; control characters shown as `\n`, `\r`, `\t`.
+    /// Aligned columns cut to the terminal's width, for people: one line per row, so control characters and line
+    /// separators are shown as escapes (`\n`, `\r`, `\t`, `\u{0}`, `\u{85}`, `\u{2028}`) and the text cannot be
+    /// told apart from one holding those escapes literally. Everything else, trailing spaces included, is as stored.
     case table
-    /// One JSON array of objects; null cells are left out of their object.
+    /// One JSON array of objects; null cells are left out of their object. Text comes back byte for byte.
     case json
-    /// One JSON object per line.
+    /// One JSON object per line. Text comes back byte for byte.
     case ndjson
     /// RFC 4180: a header line, fields quoted when they hold a comma, a quote or a line break, CRLF line ends.
+    /// Fields hold the text byte for byte (NUL and a lone CR too); only a quote is doubled inside quotes.
     case csv
 
     /// `table` for a terminal, `json` for a pipe or file, the SPEC's default (§4).
@@ -91,21 +94,31 @@ public struct OutputTable: Sendable, Equatable {
         json.endObject()
     }
 
+    /// Looks at bytes, not characters: a quote or comma followed by a combining mark is one `Character` that
+    /// equals neither, and would be left unquoted.
     static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }) else { return text }
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(text.utf8.count + 2)
+        for byte in text.utf8 {
+            out.append(byte)
+            if byte == UInt8(ascii: "\"") { out.append(byte) }
+        }
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
     }
 
-    /// Control characters as visible escapes, so one event stays on one line.
+    /// Control characters (C0, DEL, C1) and the Unicode line and paragraph separators as visible escapes, so one
+    /// event stays on one line whatever a terminal takes for a line break.
     static func visible(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
+            switch scalar.value {
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0..<0x20, 0x7F..<0xA0, 0x2028, 0x2029: out += "\\u{\(String(scalar.value, radix: 16))}"
             default: out.unicodeScalars.append(scalar)
             }
         }
@@ -124,8 +137,10 @@ public struct OutputTable: Sendable, Equatable {
         let header = order.map { columns[$0].uppercased() }
         let body = rows.map { row in order.map { $0 < row.count ? Self.visible(row[$0].text) : "" } }
         var widths = header.map(\.count)
+        // The last column is not padded, so its width is never needed (and counting the characters of a
+        // megabyte of data is not free).
         for row in body {
-            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+            for (index, cell) in row.enumerated() where index < widths.count - 1 { widths[index] = max(widths[index], cell.count) }
         }
         func line(_ cells: [String]) -> String {
             var out = ""
@@ -136,7 +151,9 @@ public struct OutputTable: Sendable, Equatable {
                     out += cell + String(repeating: " ", count: widths[index] - cell.count + 2)
                 }
             }
-            while out.last == " " { out.removeLast() }
+            // Only padding is trimmed: an empty last cell leaves the padding of the one before; a cell's own
+            // trailing spaces are text.
+            if cells.last?.isEmpty ?? true { while out.last == " " { out.removeLast() } }
             if let width, out.count > width {
                 out = String(out.prefix(max(width - 1, 0))) + "…"
             }

@@ -44,11 +44,7 @@ extension EventLog {
             let done: Int = try pool.write { db in
                 guard let first = try Int64.fetchOne(db, sql: "SELECT min(id) FROM events WHERE hash IS NULL") else { return 0 }
                 var previous = try chainPredecessor(of: first, db)
-                let rows = try Row.fetchCursor(
-                    db,
-                    sql: "SELECT id, stream, type, time, data, hash FROM events WHERE id >= ? ORDER BY id LIMIT ?",
-                    arguments: [first, chunk]
-                )
+                let rows = try db.makeStatement(sql: "SELECT id, stream, type, time, data, hash FROM events WHERE id >= ? ORDER BY id LIMIT ?")
                 var updates: [(Int64, [UInt8])] = []
                 // A checkpoint between two rows (a removed run) is what the later one chains from.
                 let checkpoints = try Row.fetchAll(
@@ -57,18 +53,24 @@ extension EventLog {
                     arguments: [first]
                 ).map { (id: $0[0] as Int64, hash: hashColumn($0[1])) }
                 var nextCheckpoint = 0
-                while let row = try rows.next() {
-                    let id: Int64 = row[0]
+                try rows.forEachRow(arguments: [first, chunk]) { row in
+                    let id = row.int64(0)
                     while nextCheckpoint < checkpoints.count, checkpoints[nextCheckpoint].id < id {
                         previous = checkpoints[nextCheckpoint].hash
                         nextCheckpoint += 1
                     }
-                    let stored: DatabaseValue = row[5]
-                    if !stored.isNull {
-                        previous = hashColumn(stored)
-                        continue
+                    if !row.isNull(5) {
+                        previous = row.blob(5) ?? ChainHash.genesis
+                        return
                     }
-                    previous = ChainHash.hash(previous: previous, id: id, stream: row[1], type: row[2], time: row[3], data: row[4])
+                    previous = ChainHash.hash(
+                        previous: previous,
+                        id: id,
+                        stream: row.text(1),
+                        type: row.text(2),
+                        time: row.int64(3),
+                        data: row.text(4)
+                    )
                     updates.append((id, previous))
                 }
                 let update = try db.cachedStatement(sql: "UPDATE events SET hash = ? WHERE id = ?")

@@ -23,15 +23,19 @@ extension EventLog {
     }
 
     /// Writes exported records as they were, ids, times and hashes included, in one transaction. The caller
-    /// checks the chain; records must come in id order, and after every event already in the log.
+    /// checks the chain; records must come in id order, and after every event already in the log. Text is bound
+    /// with its length (`SQLiteRow.textArgument`), so data holding NUL is written whole and its hash still matches.
     public func importRecords(_ records: [ImportRecord]) async throws {
         try await pool.write { db in
             let insert = try db.cachedStatement(
-                sql: "INSERT INTO events (id, stream, type, data, json, time, key, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                sql: """
+                    INSERT INTO events (id, stream, type, data, json, time, key, hash)
+                    VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?)
+                    """
             )
             let upsert = try db.cachedStatement(
                 sql: """
-                    INSERT INTO streams (name, count, first_id, last_id, last_time, bytes) VALUES (?, 1, ?, ?, ?, ?)
+                    INSERT INTO streams (name, count, first_id, last_id, last_time, bytes) VALUES (CAST(? AS TEXT), 1, ?, ?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET count = count + 1, last_id = excluded.last_id,
                         last_time = excluded.last_time, bytes = bytes + excluded.bytes,
                         first_id = CASE WHEN count = 0 THEN excluded.first_id ELSE first_id END
@@ -41,10 +45,11 @@ extension EventLog {
                 switch record {
                 case .event(let event, let hash):
                     try insert.execute(arguments: [
-                        event.id, event.stream, event.type, event.data, event.isJSON, event.time.microseconds, event.key, Data(hash),
+                        event.id, SQLiteRow.textArgument(event.stream), SQLiteRow.textArgument(event.type), SQLiteRow.textArgument(event.data),
+                        event.isJSON, event.time.microseconds, SQLiteRow.textArgument(event.key), Data(hash),
                     ])
                     try upsert.execute(arguments: [
-                        event.stream, event.id, event.id, event.time.microseconds, event.data.utf8.count,
+                        SQLiteRow.textArgument(event.stream), event.id, event.id, event.time.microseconds, event.data.utf8.count,
                     ])
                 case .checkpoint(let id, let hash):
                     try db.execute(
@@ -55,10 +60,10 @@ extension EventLog {
                     try db.execute(
                         sql: """
                             INSERT INTO streams (name, count, first_id, last_id, last_time, bytes, deleted_at, pruned_through)
-                            VALUES (?, 0, 0, ?, 0, 0, ?, ?)
+                            VALUES (CAST(? AS TEXT), 0, 0, ?, 0, 0, ?, ?)
                             ON CONFLICT (name) DO UPDATE SET deleted_at = excluded.deleted_at, pruned_through = excluded.pruned_through
                             """,
-                        arguments: [name, prunedThrough, deletedAt?.microseconds, prunedThrough]
+                        arguments: [SQLiteRow.textArgument(name), prunedThrough, deletedAt?.microseconds, prunedThrough]
                     )
                 case .head(let head):
                     if try Self.head(db) == 0 {

@@ -353,20 +353,7 @@ public final class EventLog: Sendable {
         let (sql, arguments) = selectSQL(query)
         var events: [Event] = []
         events.reserveCapacity(min(query.limit, 1024))
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        while let row = try rows.next() {
-            events.append(
-                Event(
-                    id: row[0],
-                    stream: row[1],
-                    type: row[2],
-                    data: row[3],
-                    isJSON: row[4],
-                    time: Timestamp(microseconds: row[5]),
-                    key: row[6]
-                )
-            )
-        }
+        try db.cachedStatement(sql: sql).forEachRow(arguments: arguments) { events.append(Event(row: $0)) }
         let bounds = try pageBounds(query, count: events.count, lastID: events.last?.id, db)
         return ReadPage(events: events, scannedThrough: bounds.scannedThrough, head: bounds.head)
     }
@@ -421,7 +408,8 @@ public final class EventLog: Sendable {
 
     /// The statement of a page read.
     private static func selectSQL(_ query: ReadQuery) -> (String, StatementArguments) {
-        var sql = "SELECT id, stream, type, data, json, time, key FROM events WHERE id > ?"
+        // `scan` reads the type and data by their places in `Event.sqlColumns` (2 and 3).
+        var sql = "SELECT \(Event.sqlColumns) FROM events WHERE id > ?"
         var arguments: StatementArguments = [query.after]
         let filter = query.filter
         if let streams = streamCondition(filter, column: "stream") {
@@ -496,30 +484,22 @@ public final class EventLog: Sendable {
     /// Every stream with its counters, by name.
     public func streams() async throws -> [StreamInfo] {
         try await pool.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT name, count, first_id, last_id, last_time, bytes FROM streams WHERE deleted_at IS NULL ORDER BY name"
-                )
-            ).map(Self.streamInfo)
+            try db.cachedStatement(sql: "SELECT \(StreamInfo.sqlColumns) FROM streams WHERE deleted_at IS NULL ORDER BY name").rows(
+                StreamInfo.init(row:)
+            )
         }
     }
 
     /// One stream's counters, or whether it is unknown or deleted.
     public func status(ofStream name: String) async throws -> StreamStatus {
         try await pool.read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT name, count, first_id, last_id, last_time, bytes, deleted_at FROM streams WHERE name = ?"),
-                    arguments: [name]
-                )
-            else { return .unknown }
-            if let deletedAt = row[6] as Int64? { return .deleted(at: Timestamp(microseconds: deletedAt)) }
-            return .live(Self.streamInfo(row))
+            let statement = try db.cachedStatement(sql: "SELECT \(StreamInfo.sqlColumns), deleted_at FROM streams WHERE name = ?")
+            let status = try statement.firstRow(arguments: [name]) { row -> StreamStatus in
+                if let deletedAt = row.optionalInt64(6) { return .deleted(at: Timestamp(microseconds: deletedAt)) }
+                return .live(StreamInfo(row: row))
+            }
+            return status ?? .unknown
         }
-    }
-
-    private static func streamInfo(_ row: Row) -> StreamInfo {
-        StreamInfo(name: row[0], count: row[1], firstID: row[2], lastID: row[3], lastTime: Timestamp(microseconds: row[4]), bytes: row[5])
     }
 
     /// The cursor that starts a read at the first event committed at or after `time`: that event's id minus one,
