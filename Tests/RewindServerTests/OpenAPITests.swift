@@ -71,7 +71,7 @@ import Testing
                     method,
                     path + (path == "/v1/events" ? "?stream=doc" : ""),
                     headers: [("Accept", "application/json"), ("Content-Type", "application/json")],
-                    body: method == .POST ? Array(#"{"data": 1}"#.utf8) : nil
+                    body: method != .POST ? nil : path == "/v1/events" ? Array(#"{"streams": ["doc"]}"#.utf8) : Array(#"{"data": 1}"#.utf8)
                 )
                 #expect(reply.status < 400, "\(operation) answered \(reply.status): \(reply.body.prefix(200))")
             }
