@@ -8,6 +8,11 @@
   not a boolean is left alone: the server refuses it with 400 before streaming).
 - `wait` (JSON long-poll, up to 60 s) is capped at 1 s so the run stays short.
 - `POST /v1/events` gets the same treatment in its JSON body (`live: false`, `wait` capped).
+- Two rules of the server depend on what OpenAPI cannot tie a parameter to, so valid (positive) requests are
+  kept inside them: the JSON read's page is at most 10 000 events while SSE's `limit` has no such bound (the two
+  differ by `Accept` only), so a valid request with a larger `limit` is sent as SSE; and publish's `type` query
+  parameter is the type of a text body, refused next to a JSON or NDJSON body (which carries its types in its
+  events), so it is left out of valid publishes with such bodies. Swift tests cover both refusals.
 """
 import json
 import random
@@ -48,9 +53,32 @@ def _cap_wait(container):
         pass
 
 
+MAX_JSON_PAGE = 10_000
+
+
+def _is_positive(case):
+    meta = getattr(case, "meta", None)
+    try:
+        return meta is not None and meta.generation.mode.is_positive
+    except AttributeError:
+        return False
+
+
+def _limit_over_page(container):
+    limit = container.get("limit")
+    try:
+        return limit is not None and not isinstance(limit, bool) and int(limit) > MAX_JSON_PAGE
+    except (TypeError, ValueError):
+        return False
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     method = case.method.upper()
+    if method == "POST" and case.operation.path == "/v1/streams/{stream}/events":
+        if _is_positive(case) and case.query and "type" in case.query and "text/" not in (case.media_type or ""):
+            del case.query["type"]
+        return
     if case.operation.path not in EVENT_PATHS or method not in ("GET", "POST"):
         return
     posted = method == "POST"
@@ -63,6 +91,8 @@ def before_call(context, case, kwargs):
         case.query = container = {}
     if "Accept" not in case.headers:
         case.headers["Accept"] = random.choice(["application/json", "text/event-stream"])
+        if isinstance(container, dict) and _is_positive(case) and _limit_over_page(container):
+            case.headers["Accept"] = "text/event-stream"
     if not isinstance(container, dict):
         return  # a POST body that is not an object is refused before streaming
     if _wants_json(case.headers["Accept"]):

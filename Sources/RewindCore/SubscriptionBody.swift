@@ -277,10 +277,37 @@ public struct SubscriptionBody: Sendable, Equatable {
             else {
                 throw ValidationError(field: name, "\(name) must be an integer, not \(kind)")
             }
-            guard let value = Int64(text), value >= minimum else {
+            guard let value = Self.exactInteger(text), value >= minimum else {
                 throw ValidationError(field: name, "\(name) \(quoted(text)) is invalid: expected an integer from \(minimum) to \(Int64.max)")
             }
             return value
+        }
+
+        /// A JSON number's value when it is a whole number in Int64's range, however it is spelled: JSON Schema
+        /// counts `477.0` and `4.77e2` as the integer 477, and so does this, exactly (no detour through Double).
+        static func exactInteger(_ text: String) -> Int64? {
+            if let value = Int64(text) { return value }
+            var mantissa = Substring(text)
+            var exponent = 0
+            if let e = mantissa.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+                guard let power = Int(mantissa[mantissa.index(after: e)...].drop(while: { $0 == "+" })), abs(power) <= 40 else { return nil }
+                exponent = power
+                mantissa = mantissa[..<e]
+            }
+            let negative = mantissa.hasPrefix("-")
+            if negative { mantissa = mantissa.dropFirst() }
+            var digits = String(mantissa.filter { $0 != "." })
+            exponent -= mantissa.firstIndex(of: ".").map { mantissa.distance(from: $0, to: mantissa.endIndex) - 1 } ?? 0
+            if exponent < 0 {
+                // The digits shifted out must all be zeros.
+                guard digits.count >= -exponent, digits.suffix(-exponent).allSatisfy({ $0 == "0" }) else { return nil }
+                digits = String(digits.dropLast(-exponent))
+            } else {
+                digits += String(repeating: "0", count: exponent)
+            }
+            let trimmed = digits.drop(while: { $0 == "0" })
+            guard trimmed.count <= 19, let magnitude = Int64(trimmed.isEmpty ? "0" : String(trimmed)) else { return nil }
+            return negative ? -magnitude : magnitude
         }
 
         func number(_ name: String) throws(ValidationError) -> Double {

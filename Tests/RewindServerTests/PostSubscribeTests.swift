@@ -131,6 +131,20 @@ import Testing
         }
     }
 
+    /// JSON Schema counts `2.0` and `1e1` as integers, so the body does too, exactly; `1.5` is not one.
+    @Test func integersMaySpellAFraction() async throws {
+        try await withRewind { server in
+            let ids = try await server.publishTexts("a", ["1", "2", "3", "4"])
+            let page = try await Self.postJSON(server, #"{"streams": ["a"], "after": 1.0e0, "limit": 20e-1}"#)
+            #expect((page.object["events"] as? [[String: Any]])?.map { $0["id"] as? Int } == ids[1...2].map { Int($0) })
+            for bad in ["1.5", "1e-1", "1e40", "9223372036854775808.0"] {
+                let reply = try await Self.postJSON(server, #"{"streams": ["a"], "after": \#(bad)}"#)
+                #expect(reply.status == 400, "\(bad)")
+                #expect(reply.object["field"] as? String == "after")
+            }
+        }
+    }
+
     @Test func reconnectToADeletedStreamIs204() async throws {
         try await withRewind { server in
             let ids = try await server.publishTexts("doomed", ["x"])
