@@ -11,6 +11,10 @@ public enum StartPosition: Sendable, Equatable {
 
     /// Picks the starting point by SPEC §2's precedence: `Last-Event-ID` header, then `after`/`last_event_id`, then
     /// `from`, then `since`, else `otherwise` (SSE: `latest`; the JSON read: `earliest`).
+    ///
+    /// Every value present is validated, also those the precedence passes over: a malformed `after` next to a valid
+    /// header is a client's mistake worth hearing about, and a request is then refused for what it holds, not for
+    /// which of its parts happened to be read.
     public static func resolve(
         lastEventIDHeader: String?,
         after: String?,
@@ -19,29 +23,30 @@ public enum StartPosition: Sendable, Equatable {
         since: String?,
         otherwise: StartPosition = .latest
     ) throws(ValidationError) -> StartPosition {
-        if let header = lastEventID(header: lastEventIDHeader) {
-            return .after(try parseCursor(header, field: "Last-Event-ID"))
+        let header = try lastEventID(header: lastEventIDHeader).map { v throws(ValidationError) in try parseCursor(v, field: "Last-Event-ID") }
+        let after = try after.map { v throws(ValidationError) in try parseCursor(v, field: "after") }
+        let parameter = try lastEventIDParameter.map { v throws(ValidationError) in try parseCursor(v, field: "last_event_id") }
+        let from = try from.map { v throws(ValidationError) in try parseFrom(v, field: "from") }
+        let since = try since.map { v throws(ValidationError) in try parseTime(v, field: "since") }
+        if let cursor = header ?? after ?? parameter { return .after(cursor) }
+        return from ?? since.map(StartPosition.since) ?? otherwise
+    }
+
+    /// `earliest` or `latest`.
+    public static func parseFrom(_ text: String, field: String) throws(ValidationError) -> StartPosition {
+        switch text {
+        case "earliest": return .earliest
+        case "latest": return .latest
+        default: throw ValidationError(field: field, "\(field)=\(quoted(text)) is invalid: use 'earliest' or 'latest'")
         }
-        if let after {
-            return .after(try parseCursor(after, field: "after"))
+    }
+
+    /// An RFC 3339 time, as `since` and `until` take.
+    public static func parseTime(_ text: String, field: String) throws(ValidationError) -> Timestamp {
+        guard let time = Timestamp(rfc3339: text) else {
+            throw ValidationError(field: field, "\(field)=\(quoted(text)) is not an RFC 3339 time such as 2026-11-21T18:30:00Z")
         }
-        if let lastEventIDParameter {
-            return .after(try parseCursor(lastEventIDParameter, field: "last_event_id"))
-        }
-        if let from {
-            switch from {
-            case "earliest": return .earliest
-            case "latest": return .latest
-            default: throw ValidationError(field: "from", "from=\(quoted(from)) is invalid: use 'earliest' or 'latest'")
-            }
-        }
-        if let since {
-            guard let time = Timestamp(rfc3339: since) else {
-                throw ValidationError(field: "since", "since=\(quoted(since)) is not an RFC 3339 time such as 2026-11-21T18:30:00Z")
-            }
-            return .since(time)
-        }
-        return otherwise
+        return time
     }
 
     /// The `Last-Event-ID` header's value, or nil when absent or blank: `EventSource` never sends an empty one, so

@@ -26,6 +26,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
         router.add(middleware: CORSAllowList(origins: configuration.corsOrigins))
     }
     router.add(middleware: ProblemMiddleware())
+    let routes = RouteRecorder(router)
     RewindAPI(
         log: log,
         recent: recent,
@@ -33,8 +34,10 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
         configuration: configuration,
         authenticator: authenticator,
         quota: SubscriberQuota(maxTotal: configuration.maxSubscribers, maxPerSubject: configuration.maxSubscribersPerSubject)
-    ).addRoutes(to: router)
-    Console.addRoutes(to: router)
+    ).addRoutes(to: routes)
+    Console.addRoutes(to: routes)
+    // Last, so it wraps only the router's not-found answer.
+    router.add(middleware: routes.methodNotAllowed())
     let idle = configuration.idleTimeout.components
     return Application(
         router: router,

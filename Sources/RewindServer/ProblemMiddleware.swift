@@ -21,13 +21,15 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             if case .streamDeleted = error { throw Problem(.gone, error.description, field: "stream") }
             throw Problem(.serviceUnavailable, error.description, headers: [.retryAfter: "1"])
         } catch let error as HTTPError {
-            let detail: String =
-                switch error.status {
-                case .notFound: "no such resource: \(request.method) \(request.uri.path)"
-                case .contentTooLarge: "request body is over the size limit"
-                default: error.body ?? error.status.reasonPhrase
-                }
-            throw Problem(error.status, detail, headers: error.headers)
+            // SPEC §2: the detail names what is at fault, and `field` says which part of the request it is.
+            switch error.status {
+            case .notFound:
+                throw Problem(error.status, "no such resource: \(request.method) \(request.uri.path)", field: "path", headers: error.headers)
+            case .contentTooLarge:
+                throw Problem(error.status, "request body is over the size limit", field: "body", headers: error.headers)
+            default:
+                throw Problem(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers)
+            }
         } catch let error as HTTPParserError {
             // A body cut short (the client closed its side before Content-Length bytes) or otherwise malformed.
             throw Problem(.badRequest, "the request is malformed: \(error)", field: "body")

@@ -11,39 +11,156 @@ import ServiceLifecycle
     import Foundation
 #endif
 
+/// One subscription or JSON read, whichever form it came in: the query of a `GET` or the JSON body of
+/// `POST /v1/events`. Both forms are parsed into this and answered by one path, so they cannot drift apart.
+///
+/// Every part present is validated, also the parts the answer's form does not use (`wait` on SSE, `live` on the
+/// JSON read): a request is refused for what it holds, not for which of its parts happened to be read.
+struct SubscriptionRequest: Sendable {
+    var filter: EventFilter
+    /// The explicit starting point: `Last-Event-ID`, `after`/`last_event_id` or `from`; nil when none is given.
+    var cursor: StartPosition?
+    /// SSE: the starting point when there is no cursor. JSON: a filter, events committed at or after it.
+    var since: Timestamp?
+    /// JSON only: events committed before it.
+    var until: Timestamp?
+    var limit: Int?
+    /// SSE only: false closes the stream once caught up.
+    var live: Bool
+    /// JSON only: how long to long-poll for a first event.
+    var wait: Duration?
+    /// A `Last-Event-ID` header was sent: an EventSource reconnecting.
+    var reconnecting: Bool
+}
+
 extension RewindAPI {
     /// `GET /v1/streams/{stream}/events`: an SSE stream, or a JSON page when the client asks for
     /// `application/json` and not for `text/event-stream`.
     func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let access = try await access(request)
-        let filter = EventFilter(stream: try streamName(context), types: try types(request))
-        try access.require(subscribeTo: filter)
-        return try await eventsResponse(request, filter: filter, access: access)
+        let subscription = try subscription(query: request, filter: EventFilter(stream: try streamName(context), types: try types(request)))
+        return try await eventsResponse(request, subscription, access: access)
     }
 
     /// `GET /v1/events?stream=a&stream=b.*`: several streams, or trailing-`*` patterns, with one shared cursor.
     func multiStreamEvents(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let access = try await access(request)
         let patterns = request.uri.queryParameters.getAll("stream")
-        guard patterns.count <= configuration.maxStreamsPerSubscription else {
-            throw Problem(
-                .badRequest,
-                "a subscription may name at most \(configuration.maxStreamsPerSubscription) streams or patterns; this one names \(patterns.count)",
-                field: "stream"
-            )
-        }
-        let filter = try EventFilter(patterns: patterns, types: try types(request))
-        try access.require(subscribeTo: filter)
-        return try await eventsResponse(request, filter: filter, access: access)
+        try checkStreamCount(patterns.count, field: "stream")
+        let subscription = try subscription(query: request, filter: try EventFilter(patterns: patterns, types: try types(request)))
+        return try await eventsResponse(request, subscription, access: access)
     }
 
-    /// SSE, or a JSON page when the client asks for `application/json` and not for `text/event-stream`.
-    private func eventsResponse(_ request: Request, filter: EventFilter, access: Access) async throws -> Response {
+    /// `POST /v1/events`: the same subscription or read, described by a JSON body (SubscriptionBody), for clients
+    /// that send headers and stream lists too long for a URL. The `Last-Event-ID` header still wins over the body's
+    /// starting point, so a client that resends the same body on every reconnect resumes where it left off.
+    func postedEvents(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let access = try await access(request)
+        try SubscriptionBody.checkContentType(request.headers[.contentType])
+        var request = request
+        let limit = subscriptionBodyLimit
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw subscriptionBodyTooLarge(limit)
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.collectBody(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw subscriptionBodyTooLarge(limit)
+        } catch is NIOTooManyBytesError {
+            throw subscriptionBodyTooLarge(limit)
+        }
+        let body = try SubscriptionBody.parse(Array(bytes.readableBytesView), contentType: request.headers[.contentType])
+        try checkStreamCount(body.streams.count, field: "streams")
+        let header = try StartPosition.lastEventID(header: request.headers[.lastEventID]).map {
+            try StartPosition.parseCursor($0, field: "Last-Event-ID")
+        }
+        var cursor = header.map(StartPosition.after) ?? body.start
+        var since: Timestamp?
+        if case .since(let time) = cursor {
+            since = time
+            cursor = nil
+        }
+        let subscription = SubscriptionRequest(
+            filter: try EventFilter(patterns: body.streams, types: body.types),
+            cursor: cursor,
+            since: since,
+            until: body.until,
+            limit: body.limit,
+            live: body.live ?? true,
+            wait: try body.wait.map { seconds in
+                try waitDuration(
+                    seconds: seconds,
+                    text: seconds == seconds.rounded() && seconds < 1e15 ? String(Int64(seconds)) : String(seconds),
+                    field: "wait"
+                )
+            },
+            reconnecting: header != nil
+        )
+        return try await eventsResponse(request, subscription, access: access)
+    }
+
+    /// The largest `POST /v1/events` body: room for the most streams a subscription may name at their longest,
+    /// and a generous list of types, never more than a publish may send.
+    var subscriptionBodyLimit: Int {
+        min(configuration.maxBodyBytes, 64 << 10 + configuration.maxStreamsPerSubscription * 256)
+    }
+
+    private func subscriptionBodyTooLarge(_ limit: Int) -> Problem {
+        Problem(.contentTooLarge, "request body is over the limit of \(limit) bytes for a subscription", field: "body")
+    }
+
+    private func checkStreamCount(_ count: Int, field: String) throws {
+        guard count <= configuration.maxStreamsPerSubscription else {
+            throw Problem(
+                .badRequest,
+                "\(field): a subscription may name at most \(configuration.maxStreamsPerSubscription) streams or patterns; this one names \(count)",
+                field: field
+            )
+        }
+    }
+
+    /// A subscription from the query string (and the `Last-Event-ID` header), every parameter present validated.
+    private func subscription(query request: Request, filter: EventFilter) throws -> SubscriptionRequest {
+        let query = request.uri.queryParameters
+        let start = try StartPosition.resolve(
+            lastEventIDHeader: request.headers[.lastEventID],
+            after: query.get("after"),
+            lastEventIDParameter: query.get("last_event_id"),
+            from: query.get("from"),
+            since: query.get("since"),
+            otherwise: .latest
+        )
+        var cursor: StartPosition? = start
+        switch start {
+        case .since: cursor = nil
+        case .latest where query.get("from") == nil: cursor = nil
+        default: break
+        }
+        return SubscriptionRequest(
+            filter: filter,
+            cursor: cursor,
+            since: try query.get("since").map { try StartPosition.parseTime($0, field: "since") },
+            until: try query.get("until").map { try StartPosition.parseTime($0, field: "until") },
+            limit: try query.get("limit").map { try positiveInt($0, field: "limit") },
+            live: try query.get("live").map { try bool($0, field: "live") } ?? true,
+            wait: try query.get("wait").map { text in
+                guard let seconds = Double(text) else { throw waitProblem(text: text, field: "wait") }
+                return try waitDuration(seconds: seconds, text: text, field: "wait")
+            },
+            reconnecting: StartPosition.lastEventID(header: request.headers[.lastEventID]) != nil
+        )
+    }
+
+    /// SSE, or a JSON page when the client asks for `application/json` and not for `text/event-stream`; both after
+    /// checking that the token may read every stream the subscription names.
+    private func eventsResponse(_ request: Request, _ subscription: SubscriptionRequest, access: Access) async throws -> Response {
+        try access.require(subscribeTo: subscription.filter)
         let accept = request.headers[.accept]?.lowercased() ?? ""
         if accept.contains("application/json") && !accept.contains("text/event-stream") {
-            return try await readJSON(request, filter: filter)
+            return try await readJSON(subscription)
         }
-        return try await subscribe(request, filter: filter, access: access)
+        return try await subscribe(request, subscription, access: access)
     }
 
     private func types(_ request: Request) throws -> [String] {
@@ -69,14 +186,11 @@ extension RewindAPI {
 
     // MARK: - SSE
 
-    private func subscribe(_ request: Request, filter: EventFilter, access: Access) async throws -> Response {
-        let query = request.uri.queryParameters
-        let start = try startPosition(request, since: query.get("since"), otherwise: .latest)
-        let limit = try query.get("limit").map { try positiveInt($0, field: "limit", max: nil) }
-        let live = try query.get("live").map { try bool($0, field: "live") } ?? true
+    private func subscribe(_ request: Request, _ subscription: SubscriptionRequest, access: Access) async throws -> Response {
+        let filter = subscription.filter
+        let start = subscription.cursor ?? subscription.since.map(StartPosition.since) ?? .latest
         let cursor = try await resolve(start)
-        let reconnecting = StartPosition.lastEventID(header: request.headers[.lastEventID]) != nil
-        if try await isGone(filter, reconnecting: reconnecting) {
+        if try await isGone(filter, reconnecting: subscription.reconnecting) {
             // 204 tells EventSource to stop reconnecting.
             return Response(status: .noContent, headers: [.cacheControl: "no-cache"])
         }
@@ -98,8 +212,8 @@ extension RewindAPI {
             metrics: metrics,
             filter: filter,
             position: cursor,
-            limit: limit,
-            live: live,
+            limit: subscription.limit,
+            live: subscription.live,
             heartbeat: configuration.heartbeat,
             signalGaps: signalGaps,
             expires: access.expires.map { ContinuousClock.now + .seconds($0.timeIntervalSinceNow) }
@@ -147,22 +261,26 @@ extension RewindAPI {
 
     // MARK: - JSON
 
-    private func readJSON(_ request: Request, filter: EventFilter) async throws -> Response {
-        let query = request.uri.queryParameters
+    private func readJSON(_ subscription: SubscriptionRequest) async throws -> Response {
+        let filter = subscription.filter
         // A JSON read starts at the beginning of the log unless told otherwise; `since` and `until` are filters.
-        let start = try startPosition(request, since: nil, otherwise: .earliest)
-        let limit =
-            try query.get("limit").map { try positiveInt($0, field: "limit", max: configuration.maxReadLimit) }
-            ?? configuration.defaultReadLimit
-        var cursor = try await resolve(start)
-        if let since = query.get("since") {
-            cursor = max(cursor, try await log.cursor(since: try time(since, field: "since")))
+        let limit = subscription.limit ?? configuration.defaultReadLimit
+        guard limit <= configuration.maxReadLimit else {
+            throw Problem(
+                .badRequest,
+                "limit=\(limit) is invalid: a JSON page holds 1 to \(configuration.maxReadLimit) events",
+                field: "limit"
+            )
+        }
+        var cursor = try await resolve(subscription.cursor ?? .earliest)
+        if let since = subscription.since {
+            cursor = max(cursor, try await log.cursor(since: since))
         }
         var through: Int64?
-        if let until = query.get("until") {
-            through = try await log.cursor(since: try time(until, field: "until"))
+        if let until = subscription.until {
+            through = try await log.cursor(since: until)
         }
-        let wait = try query.get("wait").map { try waitDuration($0) }
+        let wait = subscription.wait
         var page = try await log.read(ReadQuery(after: cursor, filter: filter, limit: limit, through: through))
         if let wait, page.events.isEmpty {
             page = try await longPoll(page, cursor: cursor, filter: filter, limit: limit, through: through, until: .now + wait)
@@ -214,33 +332,27 @@ extension RewindAPI {
         return page
     }
 
-    /// The `wait=` parameter: seconds, at most `maxLongPoll`.
-    private func waitDuration(_ text: String) throws -> Duration {
-        guard let seconds = Double(text), seconds >= 0, seconds.isFinite, case let wait = Duration.milliseconds(Int64(seconds * 1000)),
-            wait <= configuration.maxLongPoll
+    /// The `wait` parameter or member: seconds, at most `maxLongPoll`.
+    private func waitDuration(seconds: Double, text: String, field: String) throws -> Duration {
+        // Compared as seconds first, so a huge value is refused before it could overflow a Duration.
+        let maximum = configuration.maxLongPoll
+        guard seconds >= 0, seconds.isFinite, seconds <= Double(maximum.components.seconds) + 1,
+            case let wait = Duration.milliseconds(Int64(seconds * 1000)), wait <= maximum
         else {
-            throw Problem(
-                .badRequest,
-                "wait=\(text.prefix(32)) is invalid: expected seconds from 0 to \(configuration.maxLongPoll.components.seconds)",
-                field: "wait"
-            )
+            throw waitProblem(text: text, field: field)
         }
         return wait
     }
 
-    // MARK: - Parameters
-
-    private func startPosition(_ request: Request, since: String?, otherwise: StartPosition) throws -> StartPosition {
-        let query = request.uri.queryParameters
-        return try StartPosition.resolve(
-            lastEventIDHeader: request.headers[.lastEventID],
-            after: query.get("after"),
-            lastEventIDParameter: query.get("last_event_id"),
-            from: query.get("from"),
-            since: since,
-            otherwise: otherwise
+    private func waitProblem(text: String, field: String) -> Problem {
+        Problem(
+            .badRequest,
+            "\(field)=\(text.prefix(32)) is invalid: expected seconds from 0 to \(configuration.maxLongPoll.components.seconds)",
+            field: field
         )
     }
+
+    // MARK: - Parameters
 
     /// Turns a starting point into a cursor: deliver events with ids greater than it.
     private func resolve(_ start: StartPosition) async throws -> Int64 {
@@ -252,10 +364,9 @@ extension RewindAPI {
         }
     }
 
-    private func positiveInt(_ text: String, field: String, max: Int?) throws -> Int {
-        guard let value = Int(text), value >= 1, value <= (max ?? Int.max) else {
-            let range = max.map { "1 to \($0)" } ?? "a positive integer"
-            throw Problem(.badRequest, "\(field)=\(text.prefix(32)) is invalid: expected \(range)", field: field)
+    private func positiveInt(_ text: String, field: String) throws -> Int {
+        guard let value = Int(text), value >= 1 else {
+            throw Problem(.badRequest, "\(field)=\(text.prefix(32)) is invalid: expected a positive integer", field: field)
         }
         return value
     }
@@ -266,12 +377,5 @@ extension RewindAPI {
         case "false", "0", "no": return false
         default: throw Problem(.badRequest, "\(field)=\(text.prefix(32)) is invalid: expected true or false", field: field)
         }
-    }
-
-    private func time(_ text: String, field: String) throws -> Timestamp {
-        guard let time = Timestamp(rfc3339: text) else {
-            throw Problem(.badRequest, "\(field)=\(text.prefix(64)) is not an RFC 3339 time such as 2026-11-21T18:30:00Z", field: field)
-        }
-        return time
     }
 }

@@ -14,7 +14,7 @@ struct RewindAPI: Sendable {
     let authenticator: Authenticator
     let quota: SubscriberQuota
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.post("/v1/streams/:stream/events") { request, context in
             try await publish(request, context: context)
         }
@@ -26,6 +26,9 @@ struct RewindAPI: Sendable {
         }
         router.get("/v1/events") { request, context in
             try await multiStreamEvents(request, context: context)
+        }
+        router.post("/v1/events") { request, context in
+            try await postedEvents(request, context: context)
         }
         router.get("/v1/streams") { request, _ in
             try await listStreams(request)
@@ -58,9 +61,29 @@ struct RewindAPI: Sendable {
         try await authenticator.access(for: request)
     }
 
-    /// The `{stream}` path parameter, validated.
+    /// The `{stream}` path parameter, percent-decoded (the router hands out path segments as sent, and clients
+    /// may encode a `:` as `%3A`), validated.
     func streamName(_ context: BasicRequestContext) throws -> StreamName {
-        try StreamName(validating: context.parameters.get("stream") ?? "")
+        let raw = context.parameters.get("stream") ?? ""
+        return try StreamName(validating: Self.percentDecoded(raw) ?? raw)
+    }
+
+    /// `%XX` escapes turned back into bytes; nil when an escape is malformed or the bytes are not UTF-8.
+    static func percentDecoded(_ text: String) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
+        var bytes: [UInt8] = []
+        var input = text.utf8.makeIterator()
+        while let byte = input.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = input.next().flatMap({ UInt8(String(UnicodeScalar($0)), radix: 16) }),
+                let low = input.next().flatMap({ UInt8(String(UnicodeScalar($0)), radix: 16) })
+            else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     func jsonResponse(_ status: HTTPResponse.Status, headers: HTTPFields = [:], _ build: (inout JSONWriter) -> Void) -> Response {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import RewindServer
 import Testing
 
 /// Keeps `openapi.yaml` true: it documents exactly the routes the server registers, each documented operation is
@@ -71,9 +72,71 @@ import Testing
                     method,
                     path + (path == "/v1/events" ? "?stream=doc" : ""),
                     headers: [("Accept", "application/json"), ("Content-Type", "application/json")],
-                    body: method == .POST ? Array(#"{"data": 1}"#.utf8) : nil
+                    body: method != .POST ? nil : path == "/v1/events" ? Array(#"{"streams": ["doc"]}"#.utf8) : Array(#"{"data": 1}"#.utf8)
                 )
                 #expect(reply.status < 400, "\(operation) answered \(reply.status): \(reply.body.prefix(200))")
+            }
+        }
+    }
+
+    /// A method a path does not have is 405 with `Allow` naming the path's methods, as problem+json; an unknown
+    /// path stays 404; CORS preflights are still answered by the CORS middleware.
+    @Test func aMethodThePathLacksIs405WithAllow() async throws {
+        try await withRewind({ $0.corsOrigins = ["https://app.example"] }) { server in
+            let cases: [(NIOHTTP1.HTTPMethod, String, String)] = [
+                (.PUT, "/v1/events", "GET, POST"),
+                (.PATCH, "/v1/streams/orders", "GET, DELETE"),
+                (.DELETE, "/v1/streams/orders/events", "POST, GET"),
+                (.POST, "/v1/streams/orders/events/7", "GET"),
+                (.HEAD, "/healthz", "GET"),
+                (.RAW(value: "TRACE"), "/console/app.js", "GET"),
+                (.OPTIONS, "/v1/streams", "GET"),
+            ]
+            for (method, path, allow) in cases {
+                let reply = try await server.request(method, path)
+                #expect(reply.status == 405, "\(method) \(path)")
+                #expect(reply.headers.first(name: "Allow") == allow, "\(method) \(path)")
+                if method != .HEAD {
+                    #expect(reply.headers.first(name: "Content-Type") == "application/problem+json")
+                    #expect(reply.object["field"] as? String == "method", "\(method) \(path): \(reply.body)")
+                }
+            }
+            let unknown = try await server.request(.PUT, "/v1/nothing/here")
+            #expect(unknown.status == 404)
+            #expect(unknown.object["field"] as? String == "path")
+            #expect(try await server.request(.GET, "/v1/streams/a/events/1/more").status == 404)
+            let preflight = try await server.request(
+                .OPTIONS,
+                "/v1/events",
+                headers: [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")]
+            )
+            #expect(preflight.status < 300)
+            #expect(preflight.headers.first(name: "Access-Control-Allow-Origin") == "https://app.example")
+        }
+    }
+
+    /// What openapi.yaml promises of parameters holds whichever form answers: a parameter the answer does not use
+    /// is still checked, and a percent-encoded stream name is the name.
+    @Test func everyParameterIsCheckedAndPathsAreDecoded() async throws {
+        try await withRewind { server in
+            let ids = try await server.publishTexts("a:b", ["x"])
+            let show = try await server.request(.GET, "/v1/streams/a%3Ab")
+            #expect(show.status == 200)
+            #expect(show.object["name"] as? String == "a:b")
+            let event = try await server.request(.GET, "/v1/streams/a%3ab/events/\(ids[0])")
+            #expect(event.status == 200)
+            let refused: [(String, [(String, String)], String)] = [
+                ("wait=61", [("Accept", "text/event-stream")], "wait"),
+                ("live=maybe", [("Accept", "application/json")], "live"),
+                ("after=x", [("Accept", "text/event-stream"), ("Last-Event-ID", "1")], "after"),
+                ("from=now", [("Accept", "text/event-stream"), ("Last-Event-ID", "1")], "from"),
+                ("since=soon&after=1", [("Accept", "text/event-stream")], "since"),
+                ("until=later", [("Accept", "text/event-stream")], "until"),
+            ]
+            for (query, headers, field) in refused {
+                let reply = try await server.request(.GET, "/v1/events?stream=a:b&\(query)&live=false", headers: headers)
+                #expect(reply.status == 400, "\(query)")
+                #expect(reply.object["field"] as? String == field, "\(query): \(reply.body)")
             }
         }
     }
