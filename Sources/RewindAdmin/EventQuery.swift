@@ -85,6 +85,11 @@ public struct StoredEvent: Sendable, Equatable {
     /// The columns `init(row:)` reads: the event's, then its hash.
     static let sqlColumns = Event.sqlColumns + ", hash"
 
+    public init(event: Event, hash: [UInt8]?) {
+        self.event = event
+        self.hash = hash
+    }
+
     /// The event a row selected with `StoredEvent.sqlColumns` (or the event's columns and NULL) holds; the query and
     /// the export both map their rows here.
     init(row: SQLiteRow) {
