@@ -307,16 +307,17 @@ extension PostgresEventLog {
                     logger: logger
                 )
             }
-            // The chain continues from the newest event or checkpoint (a checkpoint on a tie, as EventLog has it).
+            // The chain continues from the newest event or checkpoint (a checkpoint on a tie, as EventLog has it);
+            // each lookup walks an index from its end, so importing in chunks stays linear.
             try await connection.query(
                 """
                 UPDATE log_head SET
                     head = greatest(head, \(head), coalesce((SELECT max(id) FROM events), 0)),
-                    last_time = greatest(last_time, coalesce((SELECT max(time) FROM events), 0)),
+                    last_time = greatest(last_time, coalesce((SELECT time FROM events ORDER BY id DESC LIMIT 1), 0)),
                     chain_tip = coalesce((
                         SELECT hash FROM (
-                            SELECT id, hash, 1 AS rank FROM events
-                            UNION ALL SELECT id, hash, 0 AS rank FROM chain_checkpoints) AS tip
+                            (SELECT id, hash, 1 AS rank FROM events ORDER BY id DESC LIMIT 1)
+                            UNION ALL (SELECT id, hash, 0 AS rank FROM chain_checkpoints ORDER BY id DESC LIMIT 1)) AS tip
                         ORDER BY id DESC, rank LIMIT 1), chain_tip)
                 """,
                 logger: logger

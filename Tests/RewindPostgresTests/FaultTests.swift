@@ -123,6 +123,21 @@ struct PostgresFaultTests {
         }
     }
 
+    /// `sslmode=prefer` (the default) falls back to plain TCP on a server without TLS; `require` refuses it,
+    /// saying why.
+    @Test func sslModesAreHonoured() async throws {
+        try await withDatabase { database in
+            let preferred = try PostgresStoreConfiguration(url: database.url("connect_timeout=5"), environment: [:])
+            #expect(preferred.sslMode == .prefer)
+            #expect(try await withLog(preferred) { log in try await log.head() } == 0)
+            await #expect {
+                _ = try await PostgresEventLog.open(configuration: try database.configuration("sslmode=require"), logger: quietLogger)
+            } throws: { error in
+                error is PostgresConfigurationError && "\(error)".contains("TLS")
+            }
+        }
+    }
+
     @Test func aMissingDatabaseIsNamed() async throws {
         var parts = TestCluster.components
         parts.path = "/no_such_database"

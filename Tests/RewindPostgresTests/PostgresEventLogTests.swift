@@ -141,6 +141,37 @@ struct PostgresEventLogTests {
         }
     }
 
+    // MARK: - Group commit
+
+    /// Concurrent appends on one node share transactions: each request gets consecutive ids, every id is used
+    /// once, far fewer commits than requests are made, and the commit observer hears each commit in id order.
+    @Test func concurrentAppendsShareCommits() async throws {
+        try await withDatabase { database in
+            try await withLog(try database.configuration()) { log in
+                let observed = Shared<[(previous: Int64, ids: [Int64])]>([])
+                log.onCommit { previous, events in observed.withLock { $0.append((previous, events.map(\.id))) } }
+                let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                    for index in 0..<64 {
+                        group.addTask { try await log.append(try request("s\(index % 4)", ["a \(index)", "b \(index)"])) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(results.allSatisfy { $0.lastID == $0.firstID + 1 })
+                #expect(Set(results.flatMap { [$0.firstID, $0.lastID] }) == Set(1...128))
+                let commits = observed.withLock { $0 }
+                #expect(commits.count == Set(results.map(\.time)).count)
+                #expect(commits.count < 32, "\(commits.count) commits for 64 requests")
+                var head: Int64 = 0
+                for commit in commits {
+                    #expect(commit.previous == head)
+                    #expect(commit.ids == Array((head + 1)...(head + Int64(commit.ids.count))))
+                    head += Int64(commit.ids.count)
+                }
+                #expect(log.commits.head == 128)
+            }
+        }
+    }
+
     // MARK: - Idempotency
 
     /// A key replays its first result within the window; concurrent duplicates, also from two nodes, append once.
