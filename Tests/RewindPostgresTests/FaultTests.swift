@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 import RewindCore
 import RewindPostgres
@@ -138,6 +139,34 @@ struct PostgresFaultTests {
         }
     }
 
+    /// Nothing the log or its driver logs, at any level, holds the password: not while opening, appending,
+    /// failing to reach the database, nor for a wrong password.
+    @Test func noLogLineHoldsThePassword() async throws {
+        let password = try #require(TestCluster.components.password)
+        let lines = Shared<[String]>([])
+        var logger = Logger(label: "capture") { _ in CapturingLogHandler(lines: lines) }
+        logger.logLevel = .trace
+        try await withDatabase { database in
+            let configuration = try database.configuration("sslmode=disable&connect_timeout=2")
+            let log = try await PostgresEventLog.open(configuration: configuration, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await log.run() }
+                _ = try await log.append(try request("s", ["x"]))
+                try await cutConnections(to: database.name, allow: false)
+                _ = try? await log.append(try request("s", ["y"]))
+                try await cutConnections(to: database.name, allow: true)
+                group.cancelAll()
+            }
+            var wrong = URLComponents(string: database.url())!
+            wrong.password = password + "-not"
+            _ = try? await PostgresEventLog.open(configuration: try PostgresStoreConfiguration(url: wrong.string!, environment: [:]), logger: logger)
+        }
+        let captured = lines.withLock { $0 }
+        #expect(captured.contains { $0.contains("opened event log") })
+        #expect(captured.contains { $0.contains("commit failed") })
+        #expect(captured.allSatisfy { !$0.contains(password) })
+    }
+
     @Test func aMissingDatabaseIsNamed() async throws {
         var parts = TestCluster.components
         parts.path = "/no_such_database"
@@ -231,4 +260,29 @@ func closedPort() throws -> Int {
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Keeps every log line, with its metadata, as text.
+struct CapturingLogHandler: LogHandler {
+    let lines: Shared<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level,
+        message: Logger.Message,
+        metadata: Logger.Metadata?,
+        source: String,
+        file: String,
+        function: String,
+        line: UInt
+    ) {
+        let all = self.metadata.merging(metadata ?? [:]) { $1 }
+        lines.withLock { $0.append("\(level) \(message) \(all)") }
+    }
 }
