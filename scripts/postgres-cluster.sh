@@ -60,7 +60,9 @@ start)
         python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$dir/port"
         python3 -c 'import secrets; print(secrets.token_hex(16))' >"$dir/password"
         chmod 600 "$dir/password"
-        [[ $(id -u) -ne 0 ]] || chown rewind-pg "$dir/port" "$dir/password"
+        # A Unix socket's path has to fit in 107 bytes: a deep DIR gets its socket in a directory under /tmp.
+        if ((${#dir} > 80)); then mktemp -d /tmp/rewind-pg-socket.XXXXXX >"$dir/socket"; else echo "$dir" >"$dir/socket"; fi
+        [[ $(id -u) -ne 0 ]] || chown rewind-pg "$dir/port" "$dir/password" "$dir/socket" "$(cat "$dir/socket")"
         as_owner "$bin/initdb" --pgdata="$data" --username=postgres --auth-local=trust --auth-host=scram-sha-256 \
             --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
             cat "$dir/initdb.log" >&2
@@ -69,7 +71,7 @@ start)
         cat >>"$data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $(cat "$dir/port")
-unix_socket_directories = '$dir'
+unix_socket_directories = '$(cat "$dir/socket")'
 fsync = on
 synchronous_commit = on
 max_connections = 200
@@ -84,8 +86,8 @@ EOF
         }
     fi
     password=$(cat "$dir/password")
-    # Roles and database, once; the superuser reaches the server through the socket in DIR only.
-    as_owner "$bin/psql" --host="$dir" --port="$port" --username=postgres --dbname=postgres --quiet --no-psqlrc \
+    # Roles and database, once; the superuser reaches the server through its Unix socket only.
+    as_owner "$bin/psql" --host="$(cat "$dir/socket")" --port="$port" --username=postgres --dbname=postgres --quiet --no-psqlrc \
         --set=ON_ERROR_STOP=1 --set=password="$password" >/dev/null <<'EOF'
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rewind') AS missing \gset
 \if :missing

@@ -301,13 +301,18 @@ public final class PostgresEventLog: Sendable, Service {
     /// (see the type's documentation).
     private func commit(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, StoreError>] {
         let window = configuration.idempotencyWindow.microseconds
-        let committed = try await withDeadline(configuration.timeout, "a commit") { [client, logger] in
-            try await client.withConnection { connection in
-                try await Self.transaction(connection, logger) { connection in
-                    try await Self.commit(requests, window: window, connection, logger)
+        // In a task of its own: the leader's caller going away (its task cancelled) must not fail the other
+        // requests of the batch, nor stop a transaction whose outcome they wait for.
+        let timeout = configuration.timeout
+        let committed = try await Task { [client, logger] in
+            try await withDeadline(timeout, "a commit") {
+                try await client.withConnection { connection in
+                    try await Self.transaction(connection, logger) { connection in
+                        try await Self.commit(requests, window: window, connection, logger)
+                    }
                 }
             }
-        }
+        }.value
         writeFailure.withLock { $0 = nil }
         metrics.commits.increment()
         metrics.eventsAppended.increment(by: committed.events.count)
