@@ -1,7 +1,8 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds the package's `migrations/*.sql` into the target as Swift source, so the schema ships inside the binary.
+/// Embeds the package's `migrations/*.sql` into the target as Swift source, so the schema ships inside the binary;
+/// target `RewindPostgres` gets `migrations/postgres/*.sql` instead.
 ///
 /// The command's inputs are the folder and each file in it, so a file added to the folder or edited runs it again;
 /// the embedder lists the folder itself when it runs (SwiftPM reuses this command line until it plans the build
@@ -10,7 +11,8 @@ import PackagePlugin
 @main
 struct EmbedMigrations: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
-        let directory = context.package.directoryURL.appending(path: "migrations")
+        let folder = target.name == "RewindPostgres" ? "migrations/postgres" : "migrations"
+        let directory = context.package.directoryURL.appending(path: folder)
         let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "sql" }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
