@@ -95,6 +95,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Close a connection that has not sent a complete request for this long (e.g. 30s).")
     var idleTimeout = "30s"
 
+    @Option(help: "PEM certificate chain to serve HTTPS with (HTTP/2 and HTTP/1.1); re-read on SIGHUP.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert; re-read on SIGHUP.")
+    var tlsKey: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -118,6 +124,7 @@ struct Serve: AsyncParsableCommand {
         if [jwtSecret, jwtSecretFile, jwtPublicKey].compactMap({ $0 }).count > 1 {
             throw ValidationError("give one of --jwt-secret, --jwt-secret-file and --jwt-public-key")
         }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("give --tls-cert and --tls-key together") }
         guard maxEventBytes > 0, maxBatchEvents > 0, maxBodyBytes > 0 else {
             throw ValidationError("--max-event-bytes, --max-batch-events and --max-body-bytes must be positive")
         }
@@ -146,6 +153,13 @@ struct Serve: AsyncParsableCommand {
         configuration.maxStreamsPerSubscription = maxStreamsPerSubscription
         configuration.maxHeaderBytes = maxHeaderBytes
         configuration.idleTimeout = DurationText.parse(idleTimeout)!
+        if let tlsCert, let tlsKey {
+            do {
+                configuration.tls = try TLSCertificates(certificate: tlsCert, key: tlsKey)
+            } catch {
+                throw CommandFailure(message: error.description)
+            }
+        }
         let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
     }
