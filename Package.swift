@@ -34,6 +34,8 @@ let package = Package(
         // TLS and HTTP/2 for `rewind serve --tls-cert` (through HummingbirdHTTP2).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        // `rewind serve` options from the environment and a YAML file (the YAML trait brings Yams).
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["YAML"]),
     ],
     targets: [
         // Pure types and encodings: names, events, SSE frames, publish bodies. No I/O.
@@ -118,6 +120,7 @@ let package = Package(
                 "RewindServer",
                 "RewindStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
