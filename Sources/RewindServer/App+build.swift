@@ -1,5 +1,6 @@
 public import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 public import Logging
 import NIOCore
 import RewindStore
@@ -20,6 +21,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     // Whatever process pruned or deleted, the window lets go of what the log no longer holds.
     log.commits.onHorizon { prunedThrough in recent.drop(through: prunedThrough) }
     let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: HTTP2ResponseHeadersMiddleware())
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
     if !configuration.corsOrigins.isEmpty {
@@ -38,18 +40,9 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     Console.addRoutes(to: routes)
     // Last, so it wraps only the router's not-found answer.
     router.add(middleware: routes.methodNotAllowed())
-    let idle = configuration.idleTimeout.components
     return Application(
         router: router,
-        server: .http1(
-            configuration: HTTP1Channel.Configuration(
-                idleTimeout: TimeAmount.nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000),
-                httpDecoderConfiguration: HTTP1Channel.Configuration.DecoderConfiguration(
-                    maxHeaderFieldSize: configuration.maxHeaderBytes,
-                    maxHeaderListSize: configuration.maxHeaderBytes
-                )
-            )
-        ),
+        server: server(for: configuration),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "rewind"
@@ -63,7 +56,38 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
                 every: configuration.maintenanceInterval,
                 logger: logger
             ),
+            HangupReloader(certificates: configuration.tls, logger: logger),
         ],
         logger: logger
     )
+}
+
+/// Plain HTTP/1.1, or with a certificate, TLS with HTTP/2 or HTTP/1.1 as the client's ALPN chooses. Either way each
+/// request runs with its `RequestOrigin` set.
+func server(for configuration: RewindConfiguration) -> HTTPServerBuilder {
+    let idle = configuration.idleTimeout.components
+    let http1 = HTTP1Channel.Configuration(
+        idleTimeout: TimeAmount.nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000),
+        httpDecoderConfiguration: HTTP1Channel.Configuration.DecoderConfiguration(
+            maxHeaderFieldSize: configuration.maxHeaderBytes,
+            maxHeaderListSize: configuration.maxHeaderBytes
+        )
+    )
+    let trustedProxies = configuration.trustedProxies
+    guard let certificates = configuration.tls else {
+        return HTTPServerBuilder { responder in
+            HTTP1Channel(
+                responder: RequestOrigin.responder(responder, trustedProxies: trustedProxies),
+                configuration: http1
+            )
+        }
+    }
+    return HTTPServerBuilder { responder in
+        try HTTP2UpgradeChannel(
+            tlsConfiguration: certificates.serverConfiguration(),
+            // An HTTP/2 connection is idle once it has no open stream.
+            configuration: HTTP2UpgradeChannel.Configuration(idleTimeout: configuration.idleTimeout, streamConfiguration: http1),
+            responder: RequestOrigin.responder(responder, trustedProxies: trustedProxies)
+        )
+    }
 }

@@ -49,6 +49,12 @@ public struct RewindConfiguration: Sendable {
     /// A connection that has not sent a complete request for this long is closed (`--idle-timeout`); open
     /// responses such as SSE streams are not idle.
     public var idleTimeout: Duration = .seconds(30)
+    /// Certificate and key to serve HTTPS with, HTTP/2 and HTTP/1.1 by ALPN (`--tls-cert`, `--tls-key`); nil serves
+    /// plain HTTP/1.1.
+    public var tls: TLSCertificates?
+    /// Peers whose `Forwarded` / `X-Forwarded-For` name the client logged as `client.address` (`--trusted-proxy`);
+    /// from any other peer those headers are ignored.
+    public var trustedProxies: [AddressRange] = []
 
     public init(
         host: String = "127.0.0.1",

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Configuration
 import Foundation
 import Hummingbird
 public import Logging
@@ -30,43 +31,43 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
+    @Option(help: "Address to listen on (default: 127.0.0.1).")
+    var host: String?
 
-    @Option(help: "Port to listen on.")
-    var port = 8080
+    @Option(help: "Port to listen on (default: 8080).")
+    var port: Int?
 
-    @Option(help: "SQLite database file, created on first start; $REWIND_DB when set.")
-    var db = ProcessInfo.processInfo.environment["REWIND_DB"] ?? "rewind.sqlite"
+    @Option(help: "SQLite database file, created on first start (default: rewind.sqlite).")
+    var db: String?
 
-    @Option(help: "Seconds of idleness after which an SSE stream gets a heartbeat comment.")
-    var heartbeat: Double = 15
+    @Option(help: "Seconds of idleness after which an SSE stream gets a heartbeat comment (default: 15).")
+    var heartbeat: Double?
 
-    @Option(help: "Reconnection delay sent to EventSource clients, in milliseconds.")
-    var retry = 3000
+    @Option(help: "Reconnection delay sent to EventSource clients, in milliseconds (default: 3000).")
+    var retry: Int?
 
-    @Option(help: "normal: survives the process being killed; strict: also survives power loss.")
-    var durability: Durability = .normal
+    @Option(help: "normal: survives the process being killed; strict: also survives power loss (default: normal).")
+    var durability: Durability?
 
-    @Option(help: "Largest event data, in bytes.")
-    var maxEventBytes = 1 << 20
+    @Option(help: "Largest event data, in bytes (default: 1048576).")
+    var maxEventBytes: Int?
 
-    @Option(help: "Most events in one publish request.")
-    var maxBatchEvents = 10_000
+    @Option(help: "Most events in one publish request (default: 10000).")
+    var maxBatchEvents: Int?
 
-    @Option(help: "Largest publish body, in bytes.")
-    var maxBodyBytes = 32 << 20
+    @Option(help: "Largest publish body, in bytes (default: 33554432).")
+    var maxBodyBytes: Int?
 
     @OptionGroup var retention: RetentionOptions
 
-    @Option(help: "How often retention is applied.")
-    var maintenanceInterval = "60s"
+    @Option(help: "How often retention is applied (default: 60s).")
+    var maintenanceInterval: String?
 
-    @Option(help: "Recent events held in memory to serve caught-up subscribers.")
-    var windowEvents = 16_384
+    @Option(help: "Recent events held in memory to serve caught-up subscribers (default: 16384).")
+    var windowEvents: Int?
 
-    @Option(help: "Most bytes of encoded frames held in that window.")
-    var windowBytes = 32 << 20
+    @Option(help: "Most bytes of encoded frames held in that window (default: 33554432).")
+    var windowBytes: Int?
 
     @Option(name: .customLong("cors-origin"), help: "Origin allowed to call the API from a browser (repeatable; * for any).")
     var corsOrigins: [String] = []
@@ -80,90 +81,94 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM file with the RS256 (RSA) or ES256 (P-256) public key tokens are verified with.")
     var jwtPublicKey: String?
 
-    @Option(help: "Most SSE subscriptions open at once.")
-    var maxSubscribers = 10_000
+    @Option(help: "Most SSE subscriptions open at once (default: 10000).")
+    var maxSubscribers: Int?
 
-    @Option(help: "Most SSE subscriptions open at once per token subject (sub).")
-    var maxSubscribersPerSubject = 1_000
+    @Option(help: "Most SSE subscriptions open at once per token subject (sub) (default: 1000).")
+    var maxSubscribersPerSubject: Int?
 
-    @Option(help: "Most streams and patterns one subscription may name.")
-    var maxStreamsPerSubscription = 64
+    @Option(help: "Most streams and patterns one subscription may name (default: 64).")
+    var maxStreamsPerSubscription: Int?
 
-    @Option(help: "Largest request head (request line and headers), in bytes.")
-    var maxHeaderBytes = 16 << 10
+    @Option(help: "Largest request head (request line and headers), in bytes (default: 16384).")
+    var maxHeaderBytes: Int?
 
-    @Option(help: "Close a connection that has not sent a complete request for this long (e.g. 30s).")
-    var idleTimeout = "30s"
+    @Option(help: "Close a connection that has not sent a complete request for this long (default: 30s).")
+    var idleTimeout: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "PEM certificate chain to serve HTTPS with (HTTP/2 and HTTP/1.1); re-read on SIGHUP.")
+    var tlsCert: String?
 
-    func validate() throws {
-        _ = try retention.policy()
-        guard DurationText.parse(maintenanceInterval).map({ $0 > .zero }) == true else {
-            throw ValidationError("--maintenance-interval '\(maintenanceInterval)' is not a duration such as 60s")
-        }
-        guard windowEvents > 0, windowBytes > 0 else { throw ValidationError("--window-events and --window-bytes must be positive") }
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
-        guard heartbeat > 0 else { throw ValidationError("--heartbeat must be a positive number of seconds") }
-        guard retry >= 0 else { throw ValidationError("--retry must be zero or more milliseconds") }
-        guard DurationText.parse(idleTimeout).map({ $0 > .zero }) == true else {
-            throw ValidationError("--idle-timeout '\(idleTimeout)' is not a duration such as 30s")
-        }
-        guard maxSubscribers > 0, maxSubscribersPerSubject > 0, maxStreamsPerSubscription > 0, maxHeaderBytes >= 1024 else {
-            throw ValidationError(
-                "--max-subscribers, --max-subscribers-per-subject and --max-streams-per-subscription must be positive, --max-header-bytes at least 1024"
-            )
-        }
-        if [jwtSecret, jwtSecretFile, jwtPublicKey].compactMap({ $0 }).count > 1 {
-            throw ValidationError("give one of --jwt-secret, --jwt-secret-file and --jwt-public-key")
-        }
-        guard maxEventBytes > 0, maxBatchEvents > 0, maxBodyBytes > 0 else {
-            throw ValidationError("--max-event-bytes, --max-batch-events and --max-body-bytes must be positive")
-        }
+    @Option(help: "PEM private key of --tls-cert; re-read on SIGHUP.")
+    var tlsKey: String?
+
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: "Address range (CIDR) of a proxy whose X-Forwarded-For or Forwarded names the client in logs (repeatable)."
+    )
+    var trustedProxies: [String] = []
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
+    var logLevel: Logger.Level?
+
+    @Option(help: "Log lines as text or json (default: text).")
+    var logFormat: LogFormat?
+
+    @Option(help: "YAML file whose keys are these options' long names (lists for repeatable ones).")
+    var config: String?
+
+    @Flag(help: "Print the effective configuration and where each value came from, then exit.")
+    var printConfig = false
+
+    /// The options given on the command line, by long name.
+    var flags: [String: ConfigContent] {
+        var flags: [String: ConfigContent] = [:]
+        func set(_ name: String, _ value: ConfigContent?) { if let value { flags[name] = value } }
+        set("host", host.map { .string($0) })
+        set("port", port.map { .int($0) })
+        set("db", db.map { .string($0) })
+        set("heartbeat", heartbeat.map { .double($0) })
+        set("retry", retry.map { .int($0) })
+        set("durability", durability.map { .string($0.rawValue) })
+        set("max-event-bytes", maxEventBytes.map { .int($0) })
+        set("max-batch-events", maxBatchEvents.map { .int($0) })
+        set("max-body-bytes", maxBodyBytes.map { .int($0) })
+        set("retention-max-age", retention.retentionMaxAge.map { .string($0) })
+        set("retention-max-events", retention.retentionMaxEvents.map { .int(Int($0)) })
+        set("stream-retention", retention.streamRetention.isEmpty ? nil : .stringArray(retention.streamRetention))
+        set("maintenance-interval", maintenanceInterval.map { .string($0) })
+        set("window-events", windowEvents.map { .int($0) })
+        set("window-bytes", windowBytes.map { .int($0) })
+        set("cors-origin", corsOrigins.isEmpty ? nil : .stringArray(corsOrigins))
+        set("jwt-secret", jwtSecret.map { .string($0) })
+        set("jwt-secret-file", jwtSecretFile.map { .string($0) })
+        set("jwt-public-key", jwtPublicKey.map { .string($0) })
+        set("max-subscribers", maxSubscribers.map { .int($0) })
+        set("max-subscribers-per-subject", maxSubscribersPerSubject.map { .int($0) })
+        set("max-streams-per-subscription", maxStreamsPerSubscription.map { .int($0) })
+        set("max-header-bytes", maxHeaderBytes.map { .int($0) })
+        set("idle-timeout", idleTimeout.map { .string($0) })
+        set("tls-cert", tlsCert.map { .string($0) })
+        set("tls-key", tlsKey.map { .string($0) })
+        set("trusted-proxy", trustedProxies.isEmpty ? nil : .stringArray(trustedProxies))
+        set("log-level", logLevel.map { .string($0.rawValue) })
+        set("log-format", logFormat.map { .string($0.rawValue) })
+        return flags
     }
 
     func run() async throws {
-        var logger = Logger(label: "rewind")
-        logger.logLevel = logLevel
-        var configuration = RewindConfiguration(
-            host: host,
-            port: port,
-            store: StoreConfiguration(path: db, durability: durability),
-            heartbeat: .milliseconds(Int64(heartbeat * 1000)),
-            retryMilliseconds: retry,
-            publishLimits: PublishLimits(maxEventBytes: maxEventBytes, maxBatchEvents: maxBatchEvents),
-            maxBodyBytes: maxBodyBytes,
-            corsOrigins: corsOrigins,
-            retention: try retention.policy(),
-            maintenanceInterval: DurationText.parse(maintenanceInterval)!,
-            windowEvents: windowEvents,
-            windowBytes: windowBytes
-        )
-        configuration.auth = try tokenKey()
-        configuration.maxSubscribers = maxSubscribers
-        configuration.maxSubscribersPerSubject = maxSubscribersPerSubject
-        configuration.maxStreamsPerSubscription = maxStreamsPerSubscription
-        configuration.maxHeaderBytes = maxHeaderBytes
-        configuration.idleTimeout = DurationText.parse(idleTimeout)!
-        let app = try await buildApplication(configuration: configuration, logger: logger)
+        let settings = try ServeSettings(flags: flags, file: config, environment: ProcessInfo.processInfo.environment)
+        if printConfig {
+            Terminal.print(settings.printed())
+            return
+        }
+        let resolved = try ResolvedServe(settings)
+        let logger = RewindLogging.start(level: resolved.logLevel, format: resolved.logFormat)
+        let app = try await buildApplication(configuration: resolved.configuration, logger: logger)
         try await app.runService()
-    }
-}
-
-extension Serve {
-    /// The key from the auth flags, or from `REWIND_JWT_SECRET` when none is given; nil leaves auth off.
-    func tokenKey() throws -> TokenKey? {
-        try readTokenKey(
-            pemFile: jwtPublicKey,
-            pemFlag: "--jwt-public-key",
-            pem: { .publicKey(pem: $0) },
-            secretFile: jwtSecretFile,
-            secretFileFlag: "--jwt-secret-file",
-            secret: jwtSecret
-        )
     }
 }
 
 extension Durability: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
