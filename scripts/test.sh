@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: one debug build, the kill -9 durability test, the browser EventSource test and the web console
-# test (headless Chromium, installed when missing; screenshots in ci-output/console), the `rewind tail` restart test,
-# the fan-out check, schemathesis against openapi.yaml and the flood of invalid requests against the built binary,
-# then the Swift suites (unit tests and in-process servers over real loopback HTTP). The test runner's summary is
-# the last output.
+# Runs every test: one debug build; then, against the built binary, the kill -9 durability test, the browser
+# EventSource and web console tests (headless Chromium, installed when missing; screenshots in ci-output/console),
+# third-party SSE clients, a full disk, nginx and Caddy in front, maintenance by other processes, TLS with HTTP/2,
+# configuration from file and environment, the systemd unit, the `rewind tail` restart test, the fan-out check,
+# schemathesis against openapi.yaml and the flood of invalid requests; then the Swift suites (unit tests, in-process
+# servers over real loopback HTTP, and the PostgreSQL log against a throwaway cluster this script starts). The test
+# runner's summary is the last output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-format.sh
@@ -15,12 +17,22 @@ python3 scripts/sse-clients-test.py --binary .build/debug/rewind
 python3 scripts/disk-full-test.py --binary .build/debug/rewind
 python3 scripts/proxy-test.py --binary .build/debug/rewind
 python3 scripts/maintenance-test.py --binary .build/debug/rewind
+python3 scripts/tls-test.py --binary .build/debug/rewind
+python3 scripts/config-test.py --binary .build/debug/rewind
+scripts/systemd-test.sh .build/debug/rewind
 python3 scripts/tail-restart-test.py --binary .build/debug/rewind --restarts 3
 python3 scripts/fanout-check.py --binary .build/debug/rewind --subscribers 200 --rate 100 --duration 10 --publishers 16 \
     --slow 2 --window-events 256 --no-rate-check
 scripts/schemathesis-run.sh .build/debug/rewind
 python3 scripts/flood-test.py --binary .build/debug/rewind --duration 20
 python3 scripts/flood-test.py --binary .build/debug/rewind --duration 10 --auth
+# A PostgreSQL cluster of the tests' own (never the system service), for the PostgreSQL log's suites.
+postgres_dir=.build/postgres-test
+rm -rf "$postgres_dir"
+scripts/postgres-cluster.sh start "$postgres_dir" >/dev/null
+trap 'scripts/postgres-cluster.sh stop "$postgres_dir" >/dev/null 2>&1 || true' EXIT
+REWIND_TEST_POSTGRES_URL=$(scripts/postgres-cluster.sh url "$postgres_dir")
+export REWIND_TEST_POSTGRES_URL
 # One test at a time: several tests bound how soon something happens (a poll, a deadline, a retention window), and
 # on a 2-core machine the others running beside them would decide those figures instead.
 swift test --skip-build --no-parallel
