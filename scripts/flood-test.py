@@ -502,7 +502,8 @@ class Flood:
                                          ("GET", "/events/1")])
             headers = {"Content-Type": "application/json", "Accept": "application/json", **self.admin}
             payload = request_bytes(method, f"/v1/streams/{name}{suffix}", headers, b'{"data": "x"}')
-            self.record("bad-stream-name", raw_exchange(self.port, payload), {400, 404, "closed"},
+            # A name holding `?` leaves a path such as `POST /v1/streams/q`, which exists without POST: 405.
+            self.record("bad-stream-name", raw_exchange(self.port, payload), {400, 404, 405, "closed"},
                         f"{method} /v1/streams/{name}{suffix}")
 
         self.loop("bad-stream-name", step)
