@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import RewindServer
+import RewindStore
 import Testing
 
 /// Parses the Prometheus text exposition format strictly enough to fail on a malformed line.
@@ -183,6 +184,23 @@ struct MetricsTests {
             }
             text = try await metrics(server)
             #expect(text[#"rewind_subscribers{state="catching_up"}"#] == 0, "a closed subscriber leaves its state")
+        }
+    }
+
+    @Test func failedCommitsAreCountedByKind() async throws {
+        try await withRewind({ $0.store.busyTimeout = .milliseconds(200) }) { server in
+            _ = try await server.publishTexts("e", ["before"])
+            // Another connection holding the write lock past the busy timeout: the commit fails as `busy`.
+            let lock = try WriteLockHolder(path: server.databasePath)
+            #expect(try await server.publish("e", #"{"data": 1}"#).status == 503)
+            lock.release()
+            let text = try await metrics(server)
+            #expect(text[#"rewind_store_errors_total{kind="busy"}"#] == 1)
+            #expect(text["rewind_commit_failures_total"] == 1)
+            for kind in ["disk_full", "read_only", "io", "corrupt", "other"] {
+                #expect(text["rewind_store_errors_total{kind=\"\(kind)\"}"] == 0, "\(kind)")
+            }
+            #expect(text["rewind_publish_duration_seconds_count"] == 1, "a refused publish is not in the latency")
         }
     }
 
