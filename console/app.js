@@ -159,12 +159,13 @@ function query(pairs) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Views: one visible at a time, chosen by the URL's fragment (#streams, #tail, #history, #publish).
+// Views: one visible at a time, chosen by the URL's fragment (#overview, #streams, #tail, #history, #publish).
+// The overview is drawn by overview.js (an ES module), which follows the same fragment.
 
-const VIEWS = ["streams", "tail", "history", "publish"];
+const VIEWS = ["overview", "streams", "tail", "history", "publish"];
 
 function showView() {
-  const name = VIEWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "streams";
+  const name = VIEWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "overview";
   for (const view of VIEWS) $(`view-${view}`).hidden = view !== name;
   for (const link of document.querySelectorAll("nav a[data-view]")) {
     if (link.dataset.view === name) link.setAttribute("aria-current", "page");
@@ -175,14 +176,21 @@ function showView() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Streams: GET /v1/streams every 2 s; events per minute from the counts this page has seen.
+// Streams: GET /v1/streams every 2 s; events per minute from the counts this page has seen, and a sparkline of
+// that rate over the last 10 minutes (no other request: the counts the table reads anyway, kept longer).
+
+const SPARK_MS = 10 * 60_000;
 
 const streams = {
-  samples: [], // [{at: ms, counts: Map(name -> count)}], the last minute
+  samples: [], // [{at: ms, counts: Map(name -> count)}], the last 10 minutes
   timer: null,
   busy: false,
+  charts: null, // chart.js, loaded as a module
 
   start() {
+    import("/console/chart.js").then((module) => {
+      this.charts = module;
+    });
     this.refresh();
     this.timer = setInterval(() => {
       if (!document.hidden) this.refresh();
@@ -203,7 +211,7 @@ const streams = {
       const { json } = await api("/v1/streams");
       const now = Date.now();
       this.samples.push({ at: now, counts: new Map(json.map((s) => [s.name, s.count])) });
-      this.samples = this.samples.filter((s) => now - s.at <= 61_000);
+      this.samples = this.samples.filter((s) => now - s.at <= SPARK_MS + 61_000);
       this.render(json, now);
       $("streams-status").textContent = `${json.length} stream${json.length === 1 ? "" : "s"}, updated ${clockTime(new Date(now))}`;
       $("streams-status").className = "status";
@@ -214,6 +222,27 @@ const streams = {
     } finally {
       this.busy = false;
     }
+  },
+
+  /// Events per minute of one stream at each sample of the last 10 minutes: the count at that sample less the
+  /// count about a minute before it (at least 4 s before, so the first minute has points too).
+  sparkline(name, now) {
+    if (!this.charts) return "–";
+    const points = [];
+    let j = 0;
+    for (let i = 0; i < this.samples.length; i += 1) {
+      const sample = this.samples[i];
+      while (j < i && sample.at - this.samples[j].at > 60_000) j += 1;
+      const before = this.samples[j];
+      if (!sample.counts.has(name) || sample.at - before.at < 4000 || now - sample.at > SPARK_MS) continue;
+      const delta = Math.max(0, sample.counts.get(name) - (before.counts.get(name) || 0));
+      points.push([sample.at, (delta * 60_000) / (sample.at - before.at)]);
+    }
+    const latest = points.length ? Math.round(points[points.length - 1][1]) : 0;
+    // Like the overview's charts, the line spans what the page has seen: one to ten minutes.
+    const from = Math.min(now - 60_000, Math.max(now - SPARK_MS, this.samples[0].at));
+    return this.charts.sparkline(points, { from, to: now,
+      label: `${name}: events per minute over the last 10 minutes, now ${latest}` });
   },
 
   render(list, now) {
@@ -231,6 +260,7 @@ const streams = {
         element("td", { class: "num", text: s.last_id === null || s.last_id === undefined ? "–" : String(s.last_id) }),
         element("td", { text: s.last_time ? commitTime(s.last_time) : "–" }),
         element("td", { class: "num", text: this.rate(s.name, s.count, now) }),
+        element("td", { class: "spark" }, this.sparkline(s.name, now)),
         element("td", {}, element("span", { class: "actions" }, tailButton, historyButton)));
     });
     // Keep the focused button across the refresh, so keyboard users do not lose their place.

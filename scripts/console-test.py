@@ -9,6 +9,11 @@ DevTools protocol) uses it like a person would. Checks:
   started again on the same port and database it goes on without a gap or duplicate;
 - `rewind.reset` shows as a banner; history pages backwards, opens one event and copies its id; the page fits a
   narrow window;
+- the overview (the first page) says what to do first while nothing is published; under a load of publishes and
+  SSE subscribers that the test generates, its charts read /metrics and move: publish rate, deliveries, live
+  subscribers, publish latency and delivery lag, log head and size show values above zero with their units, the
+  axes are labelled with units, and it fits a narrow window; readings with a `node` label are kept per node; the
+  streams table draws a sparkline per stream;
 - with auth on (`--jwt-secret`): without a token the console shows the 401 message; with a subscribe-only token
   the tail works and publishing shows the 403 message (skipped, and said so, when the binary has no `rewind token`).
 
@@ -26,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from devtools import Rewind, TestFailure, free_port, start_chromium, wait_until
@@ -207,6 +213,165 @@ def check_streams_view(console, expected_counts):
     except TestFailure as failure:
         raise TestFailure(f"{failure}; it shows {console.text('streams-rows')!r}, status "
                           f"{console.text('streams-status')!r}") from None
+
+
+class Load:
+    """Publishes to a few streams and keeps SSE subscribers reading them, in threads, until stopped (at most 90 s)."""
+
+    def __init__(self, port, subscribers=3):
+        self.port = port
+        self.stop = threading.Event()
+        self.published = 0
+        self.errors = []
+        self.threads = [threading.Thread(target=self.publish, daemon=True)]
+        self.threads += [threading.Thread(target=self.subscribe, daemon=True) for _ in range(subscribers)]
+        for thread in self.threads:
+            thread.start()
+
+    def publish(self):
+        deadline = time.monotonic() + 90
+        n = 0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            stream = f"load.{('orders', 'chat', 'audit')[n % 3]}"
+            body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(1 + n % 4))
+            status, answer = api(self.port, "POST", f"/v1/streams/{stream}/events", body,
+                                 {"Content-Type": "application/x-ndjson"})
+            if status != 201:
+                self.errors.append(f"publish answered {status}: {answer}")
+                return
+            self.published += 1 + n % 4
+            n += 1
+            time.sleep(0.02)
+
+    def subscribe(self):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request("GET", "/v1/events?stream=load.*", headers={"Accept": "text/event-stream"})
+            response = connection.getresponse()
+            while not self.stop.is_set() and response.read1(65536):
+                pass
+        except OSError as error:
+            if not self.stop.is_set():
+                self.errors.append(f"subscriber: {error}")
+        finally:
+            connection.close()
+
+    def finish(self):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+
+def overview_legend(console):
+    """{chart id: {series label: latest value or None}}, and the y-axis labels of each chart."""
+    return console.js("""Object.fromEntries([...document.querySelectorAll('#overview-charts figure')].map((f) => [
+        f.dataset.chart, {
+          values: Object.fromEntries([...f.querySelectorAll('.legend li')].map((li) => [
+            li.dataset.series, li.dataset.value === '' ? null : Number(li.dataset.value)])),
+          shown: [...f.querySelectorAll('.legend li .value')].map((v) => v.textContent),
+          axis: [...f.querySelectorAll('text.tick.y')].map((t) => t.textContent),
+          times: [...f.querySelectorAll('text.tick.x')].map((t) => t.textContent),
+          lines: f.querySelectorAll('path.line').length}]))""")
+
+
+def run_overview(args, binary, workdir, stack, console_factory):
+    """The overview on a fresh server: the empty state, then the charts moving under a load this test generates."""
+    port = free_port()
+    rewind = Rewind(binary, os.path.join(workdir, "overview"), port)
+    os.makedirs(os.path.join(workdir, "overview"), exist_ok=True)
+    stack.callback(rewind.stop)
+    rewind.start()
+    devtools = start_chromium(os.path.join(workdir, "overview"), stack)
+    console = console_factory(devtools, port)
+    console.viewport(WIDE)
+    console.open(fresh=True)
+    if not console.visible("view-overview"):
+        raise TestFailure("the console does not open on the overview")
+    wait_until(lambda: console.visible("overview-empty"), 10, "the overview's empty state on a server with no events")
+    empty = console.text("overview-empty")
+    if "Publish" not in empty or f"http://127.0.0.1:{port}/v1/streams/demo/events" not in empty:
+        raise TestFailure(f"the empty state does not say how to publish a first event: {empty!r}")
+    console.screenshot("overview-empty")
+
+    load = Load(port)
+    stack.callback(load.finish)
+    expected_units = {"publish-rate": "/s", "deliveries": "/s", "publish-latency": "s", "delivery-lag": "s",
+                      "log-size": "B"}
+
+    def moving():
+        charts = overview_legend(console)
+        wanted = {("publish-rate", "events"), ("publish-rate", "requests"), ("deliveries", "deliveries"),
+                  ("subscribers", "live"), ("publish-latency", "p50"), ("publish-latency", "p99"),
+                  ("delivery-lag", "p99"), ("log-head", "head"), ("log-size", "size")}
+        for chart, series in wanted:
+            value = charts.get(chart, {}).get("values", {}).get(series)
+            if value is None or value <= 0:
+                return None
+        return charts if charts["subscribers"]["values"]["live"] >= 3 else None
+    try:
+        charts = wait_until(moving, 40, "the overview's charts to show the load", interval=0.5)
+    except TestFailure as failure:
+        raise TestFailure(f"{failure}; the charts show {overview_legend(console)}; load errors {load.errors}") from None
+    if load.errors:
+        raise TestFailure(f"the load failed: {load.errors[:3]}")
+    first_head = charts["log-head"]["values"]["head"]
+    wait_until(lambda: overview_legend(console)["log-head"]["values"]["head"] > first_head, 10,
+               "the log head chart to move on the next reading")
+    time.sleep(12)  # more readings, so the lines have some length in the screenshots
+    charts = overview_legend(console)
+    for chart, unit in expected_units.items():
+        axis = charts[chart]["axis"]
+        if not axis or not all(label.endswith(unit) for label in axis if label not in ("0", "0 ms")):
+            raise TestFailure(f"the {chart} chart's y axis is not labelled in {unit}: {axis}")
+        if not all(text.endswith(unit) for text in charts[chart]["shown"]):
+            raise TestFailure(f"the {chart} chart's values are shown without their unit: {charts[chart]['shown']}")
+    for chart, figures in charts.items():
+        if figures["lines"] == 0 or not figures["times"]:
+            raise TestFailure(f"the {chart} chart draws no line or no time axis: {figures}")
+    if console.visible("overview-empty"):
+        raise TestFailure("the empty state still shows while events are published")
+    console.screenshot("overview")
+
+    # The streams table: a sparkline of events per minute per stream, from the counts it polls.
+    console.view("streams")
+    def sparklines():
+        lines = console.js("""[...document.querySelectorAll('#streams-rows tr')].map((tr) => ({
+            name: tr.dataset.stream, label: tr.querySelector('svg.sparkline')?.getAttribute('aria-label') || '',
+            path: tr.querySelector('svg.sparkline path.line')?.getAttribute('d') || ''}))""")
+        return lines if len(lines) == 3 and all(" now " in l["label"] and l["path"].count("L") >= 1
+                                                 and not l["label"].endswith("now 0") for l in lines) else None
+    try:
+        wait_until(sparklines, 30, "a moving sparkline for each loaded stream", interval=0.5)
+    except TestFailure as failure:
+        raise TestFailure(f"{failure}; the table shows {console.text('streams-rows')!r}") from None
+    console.screenshot("streams-sparklines")
+
+    console.viewport(NARROW)
+    console.view("overview")
+    time.sleep(2.5)
+    overflow = console.js("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    if overflow > 2:
+        raise TestFailure(f"the overview is {overflow}px wider than a narrow window")
+    narrow = overview_legend(console)
+    if any(f["lines"] == 0 for f in narrow.values()):
+        raise TestFailure(f"a chart lost its lines in the narrow window: {narrow}")
+    console.screenshot("overview-narrow")
+    console.viewport(WIDE)
+    load.finish()
+
+    # Several nodes: readings with a `node` label are kept apart, one line per node (the page's own module on two
+    # made-up readings; this server exports no node label yet).
+    nodes = console.js("""(async () => {
+        const { MetricsHistory } = await import('/console/metrics.js');
+        const history = new MetricsHistory();
+        const reading = (a, b) => `rewind_events_appended_total{node="a"} ${a}\\nrewind_events_appended_total{node="b"} ${b}\\n`;
+        history.add(0, reading(0, 0));
+        history.add(2000, reading(20, 40));
+        return {nodes: history.nodes(), a: history.rate('a', 'events').at(-1)[1], b: history.rate('b', 'events').at(-1)[1]};
+    })()""")
+    if nodes != {"nodes": ["a", "b"], "a": 10, "b": 20}:
+        raise TestFailure(f"readings of two nodes are not kept apart: {nodes}")
+    print(f"overview: charts moved with {load.published} events published and 3 subscribers; units on every axis")
 
 
 def run_without_auth(args, binary, workdir, stack, console_factory):
@@ -463,6 +628,8 @@ def main():
             screenshots.append(console.screenshots)
             return console
 
+        with contextlib.ExitStack() as stack:
+            run_overview(args, binary, workdir, stack, console_factory)
         with contextlib.ExitStack() as stack:
             count = run_without_auth(args, binary, workdir, stack, console_factory)
         auth = "auth: skipped, this rewind has no `token` command"

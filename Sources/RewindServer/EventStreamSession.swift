@@ -1,6 +1,7 @@
 import CoreMetrics
 import Hummingbird
 import NIOCore
+import Prometheus
 import RewindCore
 import RewindStore
 
@@ -60,8 +61,8 @@ struct EventStreamSession: Sendable {
     }
 
     mutating func run(writer: inout any ResponseBodyWriter, retryMilliseconds: Int, subscriber: Int) async throws {
-        metrics.subscribers.increment()
-        defer { metrics.subscribers.decrement() }
+        var state = metrics.subscriberJoined()
+        defer { metrics.subscriberLeft(state) }
         var prelude: [UInt8] = []
         SSEEncoder.appendRetry(milliseconds: retryMilliseconds, to: &prelude)
         // No blank line after these: a blank line ends a block, and several client libraries (httpx-sse among them)
@@ -89,6 +90,7 @@ struct EventStreamSession: Sendable {
             let events: Int
             let complete: Bool
             let usedLog: Bool
+            var newestCommit: ContinuousClock.Instant?
             if !fromLog, let batch = recent.frames(after: position, filter: filter, limit: want, maxBytes: maxWriteBytes) {
                 frames = batch.frames
                 events = batch.frames.count
@@ -96,10 +98,12 @@ struct EventStreamSession: Sendable {
                 position = batch.through
                 usedLog = false
                 inWindow = true
+                newestCommit = batch.newestCommit
+                metrics.readWindow(&state)
             } else {
                 if inWindow, !fromLog { metrics.slowReaderFallbacks.increment() }
                 inWindow = false
-                metrics.logReads.increment()
+                metrics.readLog(&state)
                 // Frames are encoded straight from SQLite's bytes, one buffer per page.
                 var (bytes, page) = try await log.scan(ReadQuery(after: position, filter: filter, limit: want), into: [UInt8]()) { out, event in
                     SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &out)
@@ -128,7 +132,7 @@ struct EventStreamSession: Sendable {
             if !frames.isEmpty {
                 lastWrite = .now
                 sent += events
-                metrics.deliveries.increment(by: events)
+                metrics.delivered(events, newestCommit: newestCommit, written: lastWrite, state: state)
             }
             if let limit, sent >= limit { return }
             if !complete { continue }
@@ -145,6 +149,7 @@ struct EventStreamSession: Sendable {
             waiting: while true {
                 switch await log.commits.wait(after: position, subscriber: subscriber) {
                 case .commit:
+                    metrics.woke(&state)
                     break waiting
                 case .tick:
                     if coversNewDeletion() { return }

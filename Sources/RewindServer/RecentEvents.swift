@@ -15,6 +15,8 @@ final class RecentEvents: Sendable {
         var stream: String
         var type: String
         var frame: ByteBuffer
+        /// When the window took the event, just after its commit: the start of `rewind_delivery_lag_seconds`.
+        var committed: ContinuousClock.Instant
     }
 
     private struct State {
@@ -41,11 +43,12 @@ final class RecentEvents: Sendable {
         guard !events.isEmpty else { return }
         var added: [Entry] = []
         added.reserveCapacity(events.count)
+        let committed = ContinuousClock.now
         for event in events {
             var frame: [UInt8] = []
             frame.reserveCapacity(event.data.utf8.count + event.type.utf8.count + 32)
             SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &frame)
-            added.append(Entry(id: event.id, stream: event.stream, type: event.type, frame: ByteBuffer(bytes: frame)))
+            added.append(Entry(id: event.id, stream: event.stream, type: event.type, frame: ByteBuffer(bytes: frame), committed: committed))
         }
         state.withLock { state in
             if previousHead != state.last {
@@ -73,6 +76,8 @@ final class RecentEvents: Sendable {
         var through: Int64
         /// True when the batch reached the window's last event.
         var complete: Bool
+        /// When the newest event in `frames` was committed.
+        var newestCommit: ContinuousClock.Instant?
     }
 
     /// The frames of up to `limit` events after `position` that pass `filter`; nil when `position` lies before the
@@ -87,16 +92,18 @@ final class RecentEvents: Sendable {
             var frames: [ByteBuffer] = []
             var bytes = 0
             var through = position
+            var newestCommit: ContinuousClock.Instant?
             while index < state.entries.count, frames.count < limit, bytes < maxBytes {
                 let entry = state.entries[index]
                 if filter.matches(stream: entry.stream, type: entry.type) {
                     frames.append(entry.frame)
                     bytes += entry.frame.readableBytes
+                    newestCommit = entry.committed
                 }
                 through = entry.id
                 index += 1
             }
-            return Batch(frames: frames, through: through, complete: index == state.entries.count)
+            return Batch(frames: frames, through: through, complete: index == state.entries.count, newestCommit: newestCommit)
         }
     }
 

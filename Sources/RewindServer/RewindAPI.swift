@@ -16,7 +16,10 @@ struct RewindAPI: Sendable {
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.post("/v1/streams/:stream/events") { request, context in
-            try await publish(request, context: context)
+            let received = ContinuousClock.now
+            var response = try await publish(request, context: context)
+            response.body = metrics.timingPublish(response.body, since: received)
+            return response
         }
         router.get("/v1/streams/:stream/events") { request, context in
             try await events(request, context: context)
@@ -48,7 +51,8 @@ struct RewindAPI: Sendable {
             try await ready()
         }
         router.get("/metrics") { _, _ in
-            Response(
+            metrics.refreshLog(head: log.commits.head, databasePath: log.configuration.path)
+            return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))

@@ -143,7 +143,7 @@ public final class EventLog: Sendable {
             if let database = error as? DatabaseError { recordWriteFailure(database) }
             logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(batch.count)"])
             results = Array(repeating: .failure(failure), count: batch.count)
-            metrics.commitFailures.increment()
+            metrics.commitFailed(error)
         }
         metrics.commitDuration.recordInterval(since: started)
         // Pass the lead on before answering anyone, so the next group commits while these responses go out.
@@ -277,6 +277,7 @@ public final class EventLog: Sendable {
         }
         recordWriteSuccess()
         metrics.commits.increment()
+        metrics.committed(requests: requests.count, events: committed.count)
         metrics.eventsAppended.increment(by: committed.count)
         metrics.bytesAppended.increment(by: committed.reduce(0) { $0 + $1.data.utf8.count })
         metrics.idempotentReplays.increment(by: results.count { (try? $0.get())?.replayed == true })

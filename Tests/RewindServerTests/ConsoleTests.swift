@@ -10,6 +10,9 @@ struct ConsoleTests {
         ("/console/app.js", "text/javascript; charset=utf-8", "EventSource"),
         ("/console/style.css", "text/css; charset=utf-8", ":root"),
         ("/console/favicon.svg", "image/svg+xml", "<svg"),
+        ("/console/overview.js", "text/javascript; charset=utf-8", "/metrics"),
+        ("/console/metrics.js", "text/javascript; charset=utf-8", "export function parsePrometheus"),
+        ("/console/chart.js", "text/javascript; charset=utf-8", "export function drawChart"),
     ])
     func servesEachFileWithItsType(path: String, contentType: String, sample: String) async throws {
         try await withRewind { server in
