@@ -2,7 +2,7 @@
 # Runs every test: one debug build; then, against the built binary, the kill -9 durability test, the browser
 # EventSource and web console tests (headless Chromium, installed when missing; screenshots in ci-output/console),
 # third-party SSE clients, a full disk, nginx and Caddy in front, maintenance by other processes, TLS with HTTP/2,
-# configuration from file and environment, the systemd unit, the `rewind tail` restart test, the fan-out check,
+# configuration from file and environment, the systemd unit, a real Prometheus scraping what the dashboard asks, the `rewind tail` restart test, the fan-out check,
 # schemathesis against openapi.yaml and the flood of invalid requests; then the Swift suites (unit tests, in-process
 # servers over real loopback HTTP, and the PostgreSQL log against a throwaway cluster this script starts). The test
 # runner's summary is the last output.
@@ -20,6 +20,7 @@ python3 scripts/maintenance-test.py --binary .build/debug/rewind
 python3 scripts/tls-test.py --binary .build/debug/rewind
 python3 scripts/config-test.py --binary .build/debug/rewind
 scripts/systemd-test.sh .build/debug/rewind
+python3 scripts/prometheus-test.py --binary .build/debug/rewind
 python3 scripts/tail-restart-test.py --binary .build/debug/rewind --restarts 3
 python3 scripts/fanout-check.py --binary .build/debug/rewind --subscribers 200 --rate 100 --duration 10 --publishers 16 \
     --slow 2 --window-events 256 --no-rate-check
