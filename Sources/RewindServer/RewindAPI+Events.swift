@@ -334,10 +334,11 @@ extension RewindAPI {
 
     /// The `wait` parameter or member: seconds, at most `maxLongPoll`.
     private func waitDuration(seconds: Double, text: String, field: String) throws -> Duration {
-        // Compared as seconds first, so a huge value is refused before it could overflow a Duration.
+        // Compared as seconds, exactly as given: a value a hair over the maximum (60.000000000000014) is over it,
+        // although it rounds down to the maximum in milliseconds; and a huge value never reaches a Duration.
         let maximum = configuration.maxLongPoll
-        guard seconds >= 0, seconds.isFinite, seconds <= Double(maximum.components.seconds) + 1,
-            case let wait = Duration.milliseconds(Int64(seconds * 1000)), wait <= maximum
+        let maximumSeconds = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) / 1e18
+        guard seconds >= 0, seconds.isFinite, seconds <= maximumSeconds, case let wait = Duration.milliseconds(Int64(seconds * 1000))
         else {
             throw waitProblem(text: text, field: field)
         }

@@ -28,6 +28,9 @@ struct ProblemTests {
         Case(path: "/v1/streams/orders/events?live=maybe", status: 400, field: "live"),
         Case(path: "/v1/streams/orders/events?type=bad%20type", status: 400, field: "type"),
         Case(path: "/v1/streams/orders/events?wait=99", headers: json, status: 400, field: "wait"),
+        // Over the maximum by less than a millisecond: still over it.
+        Case(path: "/v1/streams/orders/events?wait=60.000000000000014", headers: json, status: 400, field: "wait"),
+        Case(path: "/v1/events?stream=orders&live=false&wait=60.000000000000014", status: 400, field: "wait"),
         Case(path: "/v1/streams/orders/events?until=x", headers: json, status: 400, field: "until"),
         Case(path: "/v1/streams/orders/events?limit=100000", headers: json, status: 400, field: "limit"),
         Case(path: "/v1/streams/orders/events/abc", status: 400, field: "id"),
