@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "RewindAdmin",
                 "RewindBench",
+                "RewindPostgres",
                 "RewindServer",
                 "RewindStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -203,6 +204,7 @@ let package = Package(
             name: "RewindServerTests",
             dependencies: [
                 "RewindCore",
+                "RewindPostgres",
                 "RewindServer",
                 "RewindStore",
                 .product(name: "Hummingbird", package: "hummingbird"),

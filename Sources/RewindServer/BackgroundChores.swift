@@ -24,13 +24,14 @@ enum BackgroundChores {
         PeriodicService(interval: max(interval, .milliseconds(10))) { hub.tick() }
     }
 
-    /// Notices what other processes did to the file and tells subscribers, within one interval: events another
+    /// Notices what other processes did to the log (the SQLite file, or the PostgreSQL database other nodes share)
+    /// and tells subscribers, within one interval: events another
     /// writer committed (waiters are woken; they read such events from the log, as the shared window never holds
     /// them) and maintenance (`rewind prune`, a stream deleted by another server): the window is dropped through the
     /// new pruning horizon, so subscribers behind it read the log and get `rewind.gap`, and subscriptions covering
     /// a deleted stream end. This process's own commits and maintenance are announced at once. Each look is one
     /// small indexed read (the head and the one-row maintenance record), plus the new deletions when there are any.
-    static func externalChanges(_ log: EventLog, every interval: Duration, logger: Logger) -> PeriodicService {
+    static func externalChanges(_ log: any EventStore, every interval: Duration, logger: Logger) -> PeriodicService {
         PeriodicService(interval: interval) {
             do {
                 try await log.catchUp()
@@ -45,14 +46,14 @@ enum BackgroundChores {
     /// Applies the retention policy and forgets expired idempotency keys. What the policy removed leaves the window
     /// through the log's horizon observer, as it does when another process prunes.
     static func maintenance(
-        _ log: EventLog,
+        _ log: any EventStore,
         policy: RetentionPolicy,
         every interval: Duration,
         logger: Logger
     ) -> PeriodicService {
         PeriodicService(interval: interval) {
             do {
-                let report = try await log.prune(policy)
+                let report = try await log.prune(policy, now: .now(), chunk: 10_000)
                 if report.events > 0 {
                     logger.info(
                         "pruned events",
@@ -61,7 +62,7 @@ enum BackgroundChores {
                         ]
                     )
                 }
-                _ = try await log.expireIdempotencyKeys()
+                _ = try await log.expireIdempotencyKeys(now: .now())
             } catch {
                 logger.error("maintenance failed", metadata: ["error": "\(error)"])
             }
