@@ -149,13 +149,17 @@ public final class PostgresEventLog: EventStore {
     }
 
     /// Server settings every connection starts with: statements and idle transactions end on the server's side
-    /// too when they outlast the timeout, so a stalled client never holds the head row's lock for long.
+    /// too when they outlast the timeout, so a stalled client never holds the head row's lock for long. JIT is off:
+    /// every statement Rewind runs is small and indexed, but on tables the planner has no statistics for yet its
+    /// estimates pass `jit_above_cost`, and compiling then costs about 100 ms, which made the 25 ms poll of
+    /// `catchUp` take that long.
     private static func sessionSettings(_ configuration: PostgresStoreConfiguration) -> [(String, String)] {
         let milliseconds = configuration.timeout.components.seconds * 1000 + configuration.timeout.components.attoseconds / 1_000_000_000_000_000
         return [
             ("application_name", "rewind"),
             ("statement_timeout", "\(milliseconds)"),
             ("idle_in_transaction_session_timeout", "\(milliseconds)"),
+            ("jit", "off"),
         ]
     }
 
