@@ -363,7 +363,7 @@ public final class PostgresEventLog: EventStore {
                 logger: logger
             )
             for try await (stream, key, first, last, at) in rows.decode((String, String, Int64, Int64, Int64).self) {
-                remembered[KeyID(stream: stream, key: key)] = AppendResult.make(
+                remembered[KeyID(stream: stream, key: key)] = AppendResult(
                     stream: stream,
                     firstID: first,
                     lastID: last,
@@ -437,7 +437,7 @@ public final class PostgresEventLog: EventStore {
             }
             if let key = request.idempotencyKey {
                 keys.append(stream: stream, key: key, first: first, last: last)
-                remembered[KeyID(stream: stream, key: key)] = AppendResult.make(
+                remembered[KeyID(stream: stream, key: key)] = AppendResult(
                     stream: stream,
                     firstID: first,
                     lastID: last,
@@ -451,7 +451,7 @@ public final class PostgresEventLog: EventStore {
             } else {
                 touched[stream] = (count, first, last, bytes)
             }
-            results.append(.success(AppendResult.make(stream: stream, firstID: first, lastID: last, time: time, replayed: false)))
+            results.append(.success(AppendResult(stream: stream, firstID: first, lastID: last, time: time, replayed: false)))
         }
         guard !touched.isEmpty else { return Committed(results: results, previousHead: head, events: []) }
         let streams = touched.sorted { $0.key < $1.key }
@@ -560,7 +560,7 @@ public final class PostgresEventLog: EventStore {
                 )
             }
             let scanned = Self.scannedThrough(query, count: events.count, lastID: events.last?.id, head: head)
-            return ReadPage.make(events: events, scannedThrough: scanned, head: head)
+            return ReadPage(events: events, scannedThrough: scanned, head: head)
         }
     }
 
@@ -592,7 +592,7 @@ public final class PostgresEventLog: EventStore {
                 let data = cells.next()!.bytes ?? ByteBuffer()
                 type.withUnsafeReadableBytes { type in
                     data.withUnsafeReadableBytes { data in
-                        visit(&output, RawEvent.make(id: id, type: type.bindMemory(to: UInt8.self), data: data.bindMemory(to: UInt8.self)))
+                        visit(&output, RawEvent(id: id, type: type.bindMemory(to: UInt8.self), data: data.bindMemory(to: UInt8.self)))
                     }
                 }
                 count += 1
@@ -600,7 +600,7 @@ public final class PostgresEventLog: EventStore {
                 lastID = id
             }
             let scanned = Self.scannedThrough(query, count: count, lastID: lastID, head: head)
-            return (output, PageSummary.make(count: count, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
+            return (output, PageSummary(count: count, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
         }
     }
 
@@ -732,7 +732,7 @@ public final class PostgresEventLog: EventStore {
     }
 
     private static func streamInfo(_ row: (String, Int64, Int64, Int64, Int64, Int64)) -> StreamInfo {
-        StreamInfo.make(name: row.0, count: row.1, firstID: row.2, lastID: row.3, lastTime: Timestamp(microseconds: row.4), bytes: row.5)
+        StreamInfo(name: row.0, count: row.1, firstID: row.2, lastID: row.3, lastTime: Timestamp(microseconds: row.4), bytes: row.5)
     }
 
     /// The cursor that starts a read at the first event committed at or after `time`: that event's id minus one,

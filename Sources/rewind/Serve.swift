@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "SQLite database file, created on first start, or a postgres:// URL (default: $REWIND_DB or rewind.sqlite).",
+            "SQLite database file, created on first start, or a postgres:// URL (default: rewind.sqlite).",
             valueName: "path-or-url"
         )
     )
