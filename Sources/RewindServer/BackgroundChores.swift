@@ -1,6 +1,7 @@
 import Logging
 import RewindStore
 import ServiceLifecycle
+import Synchronization
 
 /// Runs a chore every `interval` until graceful shutdown: the server's background work.
 struct PeriodicService: Service {
@@ -32,13 +33,24 @@ enum BackgroundChores {
     /// a deleted stream end. This process's own commits and maintenance are announced at once. Each look is one
     /// small indexed read (the head and the one-row maintenance record), plus the new deletions when there are any.
     static func externalChanges(_ log: any EventStore, every interval: Duration, logger: Logger) -> PeriodicService {
-        PeriodicService(interval: interval) {
+        // An unreachable database fails every look: one line when that starts and one when it ends, not 40 a second.
+        let failing = Mutex(false)
+        return PeriodicService(interval: interval) {
             do {
                 try await log.catchUp()
+                if failing.withLock({ failing in
+                    defer { failing = false }; return failing
+                }) {
+                    logger.notice("reading the log's head and maintenance record again")
+                }
             } catch is CancellationError {
                 return
             } catch {
-                logger.warning("cannot read the log's head and maintenance record", metadata: ["error": "\(error)"])
+                if !failing.withLock({ failing in
+                    defer { failing = true }; return failing
+                }) {
+                    logger.warning("cannot read the log's head and maintenance record", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
