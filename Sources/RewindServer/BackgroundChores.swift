@@ -38,17 +38,23 @@ enum BackgroundChores {
         return PeriodicService(interval: interval) {
             do {
                 try await log.catchUp()
-                if failing.withLock({ failing in
-                    defer { failing = false }; return failing
-                }) {
+                let wasFailing = failing.withLock { failing in
+                    let was = failing
+                    failing = false
+                    return was
+                }
+                if wasFailing {
                     logger.notice("reading the log's head and maintenance record again")
                 }
             } catch is CancellationError {
                 return
             } catch {
-                if !failing.withLock({ failing in
-                    defer { failing = true }; return failing
-                }) {
+                let wasFailing = failing.withLock { failing in
+                    let was = failing
+                    failing = true
+                    return was
+                }
+                if !wasFailing {
                     logger.warning("cannot read the log's head and maintenance record", metadata: ["error": "\(error)"])
                 }
             }
