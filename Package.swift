@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "RewindAdmin",
                 "RewindBench",
+                "RewindPostgres",
                 "RewindServer",
                 "RewindStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -203,6 +204,7 @@ let package = Package(
             name: "RewindServerTests",
             dependencies: [
                 "RewindCore",
+                "RewindPostgres",
                 "RewindServer",
                 "RewindStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -213,6 +215,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             exclude: ["Keys"],
             swiftSettings: swiftSettings

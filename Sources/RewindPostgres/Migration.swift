@@ -4,7 +4,7 @@ internal import PostgresNIO
 internal import RewindStore
 
 /// One schema step, from a numbered SQL file in `migrations/postgres/` embedded at build time (the generated
-/// `Migration.embedded`). Statements are separated by `;`; the files use no dollar-quoted bodies.
+/// `Migration.embedded`). Statements are separated by `;`; a function body is quoted with `$$` (no tags).
 struct Migration: Sendable {
     /// The file name without `.sql`, e.g. `0001_event_log`; recorded in `rewind_migrations` once applied.
     var name: String
@@ -55,15 +55,24 @@ extension Migration {
         }
     }
 
-    /// The statements of a migration file: split at `;` outside quotes and `--` comments, empty ones dropped.
+    /// The statements of a migration file: split at `;` outside quotes, `$$` bodies and `--` comments, empty ones
+    /// dropped.
     static func statements(_ sql: String) -> [String] {
         var out: [String] = []
         var current = ""
         var quote: Character?
         var comment = false
+        var dollarQuoted = false
         var previous: Character = " "
         for character in sql {
-            if comment {
+            if dollarQuoted {
+                current.append(character)
+                if character == "$" && previous == "$" {
+                    dollarQuoted = false
+                    previous = " "
+                    continue
+                }
+            } else if comment {
                 if character == "\n" { comment = false }
                 current.append(character)
             } else if let open = quote {
@@ -72,6 +81,11 @@ extension Migration {
             } else if character == "'" || character == "\"" {
                 quote = character
                 current.append(character)
+            } else if character == "$" && previous == "$" {
+                dollarQuoted = true
+                current.append(character)
+                previous = " "
+                continue
             } else if character == "-" && previous == "-" {
                 comment = true
                 current.append(character)

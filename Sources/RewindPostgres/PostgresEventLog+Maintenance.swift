@@ -12,7 +12,7 @@ extension PostgresEventLog {
     /// reconnecting subscribers can be told it is gone. Returns false if the stream never existed.
     public func deleteStream(_ name: String) async throws -> Bool {
         let now = Timestamp.now()
-        return try await write("deleting a stream") { connection, logger in
+        let deleted = try await write("deleting a stream") { connection, logger in
             guard
                 let lastID = try await Self.first(
                     connection.query("SELECT last_id FROM streams WHERE name = \(name) AND deleted_at IS NULL", logger: logger),
@@ -32,6 +32,9 @@ extension PostgresEventLog {
             )
             return true
         }
+        // Announced to this process's subscribers at once; if this read fails, the server's poll does it.
+        if deleted { _ = try? await catchUp() }
+        return deleted
     }
 
     /// Removes what the retention policy no longer keeps, oldest first, in transactions of at most `chunk` events
@@ -77,6 +80,8 @@ extension PostgresEventLog {
                 if removed.count < chunk { break }
             }
         }
+        // The new horizon reaches this process's window and subscribers at once.
+        if report.events > 0 { _ = try? await catchUp() }
         return report
     }
 

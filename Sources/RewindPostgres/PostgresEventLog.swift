@@ -5,7 +5,7 @@ internal import NIOCore
 internal import PostgresNIO
 public import RewindCore
 public import RewindStore
-public import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// The PostgreSQL event log: the same calls and results as the SQLite `EventLog`, on a database that several
@@ -37,7 +37,7 @@ import Synchronization
 /// `Service`) runs the connection pool, and at graceful shutdown stops taking appends, lets the commit in flight
 /// finish and closes the pool. Every operation answers within `configuration.timeout`: an unreachable server is
 /// `StoreError.unavailable`, not a hang.
-public final class PostgresEventLog: Sendable, Service {
+public final class PostgresEventLog: EventStore {
     public let configuration: PostgresStoreConfiguration
     /// Announces every commit of this process's new head to subscribers.
     public let commits: CommitHub
@@ -71,11 +71,11 @@ public final class PostgresEventLog: Sendable, Service {
         var nextToken = 0
     }
 
-    private init(configuration: PostgresStoreConfiguration, head: Int64, logger: Logger, metrics: any MetricsFactory) {
+    private init(configuration: PostgresStoreConfiguration, head: Int64, maintenance: MaintenanceMark, logger: Logger, metrics: any MetricsFactory) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = PostgresStoreMetrics(factory: metrics)
-        self.commits = CommitHub(head: head)
+        self.commits = CommitHub(head: head, maintenance: maintenance)
         var options = PostgresClient.Configuration.Options()
         options.connectTimeout = configuration.timeout
         options.maximumConnections = max(2, configuration.maximumConnections)
@@ -101,7 +101,10 @@ public final class PostgresEventLog: Sendable, Service {
         logger: Logger,
         metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) async throws -> PostgresEventLog {
-        let head: Int64 = try await withDeadline(configuration.timeout, "connecting to PostgreSQL at \(configuration.host):\(configuration.port)") {
+        let (head, maintenance): (Int64, MaintenanceMark) = try await withDeadline(
+            configuration.timeout,
+            "connecting to PostgreSQL at \(configuration.host):\(configuration.port)"
+        ) {
             var settings = PostgresConnection.Configuration(
                 host: configuration.host,
                 port: configuration.port,
@@ -123,9 +126,15 @@ public final class PostgresEventLog: Sendable, Service {
                     if !applied.isEmpty {
                         logger.notice("applied migrations", metadata: ["db.migrations": "\(applied.joined(separator: ","))"])
                     }
-                    let head = try await Self.single(connection.query("SELECT head FROM log_head", logger: logger), Int64.self)
+                    let (head, generation, prunedThrough, deletions) = try await Self.single(
+                        connection.query(
+                            "SELECT h.head, m.generation, m.pruned_through, m.deletions FROM log_head AS h CROSS JOIN maintenance AS m",
+                            logger: logger
+                        ),
+                        (Int64, Int64, Int64, Int64).self
+                    )
                     try? await connection.close()
-                    return head
+                    return (head, MaintenanceMark(generation: generation, prunedThrough: prunedThrough, deletions: deletions))
                 } catch {
                     try? await connection.close()
                     throw error
@@ -134,19 +143,23 @@ public final class PostgresEventLog: Sendable, Service {
                 throw PostgresFailures.map(error, configuration)
             }
         }
-        let log = PostgresEventLog(configuration: configuration, head: head, logger: logger, metrics: metrics)
+        let log = PostgresEventLog(configuration: configuration, head: head, maintenance: maintenance, logger: logger, metrics: metrics)
         logger.info("opened event log", metadata: ["db.url": "\(configuration)", "log.head": "\(head)"])
         return log
     }
 
     /// Server settings every connection starts with: statements and idle transactions end on the server's side
-    /// too when they outlast the timeout, so a stalled client never holds the head row's lock for long.
+    /// too when they outlast the timeout, so a stalled client never holds the head row's lock for long. JIT is off:
+    /// every statement Rewind runs is small and indexed, but on tables the planner has no statistics for yet its
+    /// estimates pass `jit_above_cost`, and compiling then costs about 100 ms, which made the 25 ms poll of
+    /// `catchUp` take that long.
     private static func sessionSettings(_ configuration: PostgresStoreConfiguration) -> [(String, String)] {
         let milliseconds = configuration.timeout.components.seconds * 1000 + configuration.timeout.components.attoseconds / 1_000_000_000_000_000
         return [
             ("application_name", "rewind"),
             ("statement_timeout", "\(milliseconds)"),
             ("idle_in_transaction_session_timeout", "\(milliseconds)"),
+            ("jit", "off"),
         ]
     }
 
@@ -350,7 +363,7 @@ public final class PostgresEventLog: Sendable, Service {
                 logger: logger
             )
             for try await (stream, key, first, last, at) in rows.decode((String, String, Int64, Int64, Int64).self) {
-                remembered[KeyID(stream: stream, key: key)] = AppendResult.make(
+                remembered[KeyID(stream: stream, key: key)] = AppendResult(
                     stream: stream,
                     firstID: first,
                     lastID: last,
@@ -424,7 +437,7 @@ public final class PostgresEventLog: Sendable, Service {
             }
             if let key = request.idempotencyKey {
                 keys.append(stream: stream, key: key, first: first, last: last)
-                remembered[KeyID(stream: stream, key: key)] = AppendResult.make(
+                remembered[KeyID(stream: stream, key: key)] = AppendResult(
                     stream: stream,
                     firstID: first,
                     lastID: last,
@@ -438,7 +451,7 @@ public final class PostgresEventLog: Sendable, Service {
             } else {
                 touched[stream] = (count, first, last, bytes)
             }
-            results.append(.success(AppendResult.make(stream: stream, firstID: first, lastID: last, time: time, replayed: false)))
+            results.append(.success(AppendResult(stream: stream, firstID: first, lastID: last, time: time, replayed: false)))
         }
         guard !touched.isEmpty else { return Committed(results: results, previousHead: head, events: []) }
         let streams = touched.sorted { $0.key < $1.key }
@@ -547,7 +560,7 @@ public final class PostgresEventLog: Sendable, Service {
                 )
             }
             let scanned = Self.scannedThrough(query, count: events.count, lastID: events.last?.id, head: head)
-            return ReadPage.make(events: events, scannedThrough: scanned, head: head)
+            return ReadPage(events: events, scannedThrough: scanned, head: head)
         }
     }
 
@@ -579,7 +592,7 @@ public final class PostgresEventLog: Sendable, Service {
                 let data = cells.next()!.bytes ?? ByteBuffer()
                 type.withUnsafeReadableBytes { type in
                     data.withUnsafeReadableBytes { data in
-                        visit(&output, RawEvent.make(id: id, type: type.bindMemory(to: UInt8.self), data: data.bindMemory(to: UInt8.self)))
+                        visit(&output, RawEvent(id: id, type: type.bindMemory(to: UInt8.self), data: data.bindMemory(to: UInt8.self)))
                     }
                 }
                 count += 1
@@ -587,7 +600,7 @@ public final class PostgresEventLog: Sendable, Service {
                 lastID = id
             }
             let scanned = Self.scannedThrough(query, count: count, lastID: lastID, head: head)
-            return (output, PageSummary.make(count: count, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
+            return (output, PageSummary(count: count, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
         }
     }
 
@@ -655,6 +668,39 @@ public final class PostgresEventLog: Sendable, Service {
         }
     }
 
+    /// Brings this process up to date with what any node did to the database: applies the maintenance record
+    /// (migration 0002) to `commits` when it moved (a raised pruning horizon, new stream deletions), then publishes
+    /// the head, so subscribers wake for other nodes' commits. One statement, hence one snapshot: the head row, the
+    /// one-row maintenance record and the deletions after the last one seen (none, unless the record says there
+    /// are). Cheap enough for a server to run every few milliseconds. Returns the head and the record.
+    @discardableResult
+    public func catchUp() async throws -> (head: Int64, maintenance: MaintenanceMark) {
+        let known = commits.maintenance
+        let (head, mark, deletions) = try await withConnection("reading the head") { connection, logger in
+            let rows = try await connection.query(
+                """
+                SELECT h.head, m.generation, m.pruned_through, m.deletions, d.seq, d.stream
+                FROM log_head AS h CROSS JOIN maintenance AS m LEFT JOIN LATERAL (
+                    SELECT seq, stream FROM stream_deletions WHERE m.deletions > \(known.deletions) AND seq > \(known.deletions)) AS d ON true
+                ORDER BY d.seq
+                """,
+                logger: logger
+            )
+            var head: Int64 = 0
+            var mark = MaintenanceMark()
+            var deletions: [StreamDeletion] = []
+            for try await row in rows.decode((Int64, Int64, Int64, Int64, Int64?, String?).self) {
+                head = row.0
+                mark = MaintenanceMark(generation: row.1, prunedThrough: row.2, deletions: row.3)
+                if let seq = row.4, let stream = row.5 { deletions.append(StreamDeletion(seq: seq, stream: stream)) }
+            }
+            return (head, mark, deletions)
+        }
+        if mark != known { commits.apply(mark, deletions: deletions) }
+        if head > commits.head { commits.publish(head: head) }
+        return (head, mark)
+    }
+
     /// Every stream with its counters, by name.
     public func streams() async throws -> [StreamInfo] {
         try await withConnection("listing streams") { connection, logger in
@@ -686,7 +732,7 @@ public final class PostgresEventLog: Sendable, Service {
     }
 
     private static func streamInfo(_ row: (String, Int64, Int64, Int64, Int64, Int64)) -> StreamInfo {
-        StreamInfo.make(name: row.0, count: row.1, firstID: row.2, lastID: row.3, lastTime: Timestamp(microseconds: row.4), bytes: row.5)
+        StreamInfo(name: row.0, count: row.1, firstID: row.2, lastID: row.3, lastTime: Timestamp(microseconds: row.4), bytes: row.5)
     }
 
     /// The cursor that starts a read at the first event committed at or after `time`: that event's id minus one,

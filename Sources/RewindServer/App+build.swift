@@ -5,7 +5,9 @@ public import Logging
 import NIOCore
 import RewindStore
 
-/// Builds the Rewind server: opens (and migrates) the log, wires the routes and the background services.
+/// Builds the Rewind server: opens (and migrates) the log, wires the routes and the background services. The log is
+/// the SQLite file `configuration.store` names unless `configuration.storeOpener` opens another; either way it runs
+/// as the first of the application's services, so graceful shutdown closes it after the HTTP server has drained.
 /// `rewind serve` runs what this returns; the tests run the same thing in-process.
 ///
 /// Refuses configurations that would be unsafe: no auth on an address other than loopback, and CORS for any
@@ -15,7 +17,8 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     var authenticator = Authenticator.off
     if let key = configuration.auth { authenticator = try await Authenticator(key: key) }
     let metrics = ServerMetrics()
-    let log = try EventLog(configuration: configuration.store, logger: logger, metrics: metrics.factory)
+    let opener = configuration.storeOpener ?? .sqlite(configuration.store)
+    let log = try await opener.open(logger: logger, metrics: metrics.factory)
     let recent = RecentEvents(head: log.commits.head, maxEvents: configuration.windowEvents, maxBytes: configuration.windowBytes)
     log.onCommit { previousHead, events in recent.append(previousHead: previousHead, events: events) }
     // Whatever process pruned or deleted, the window lets go of what the log no longer holds.
@@ -48,6 +51,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
             serverName: "rewind"
         ),
         services: [
+            log,
             BackgroundChores.heartbeat(log.commits, every: configuration.heartbeat / 4),
             BackgroundChores.externalChanges(log, every: configuration.externalCommitPollInterval, logger: logger),
             BackgroundChores.maintenance(

@@ -1,6 +1,7 @@
 import Logging
 import RewindStore
 import ServiceLifecycle
+import Synchronization
 
 /// Runs a chore every `interval` until graceful shutdown: the server's background work.
 struct PeriodicService: Service {
@@ -24,20 +25,38 @@ enum BackgroundChores {
         PeriodicService(interval: max(interval, .milliseconds(10))) { hub.tick() }
     }
 
-    /// Notices what other processes did to the file and tells subscribers, within one interval: events another
+    /// Notices what other processes did to the log (the SQLite file, or the PostgreSQL database other nodes share)
+    /// and tells subscribers, within one interval: events another
     /// writer committed (waiters are woken; they read such events from the log, as the shared window never holds
     /// them) and maintenance (`rewind prune`, a stream deleted by another server): the window is dropped through the
     /// new pruning horizon, so subscribers behind it read the log and get `rewind.gap`, and subscriptions covering
     /// a deleted stream end. This process's own commits and maintenance are announced at once. Each look is one
     /// small indexed read (the head and the one-row maintenance record), plus the new deletions when there are any.
-    static func externalChanges(_ log: EventLog, every interval: Duration, logger: Logger) -> PeriodicService {
-        PeriodicService(interval: interval) {
+    static func externalChanges(_ log: any EventStore, every interval: Duration, logger: Logger) -> PeriodicService {
+        // An unreachable database fails every look: one line when that starts and one when it ends, not 40 a second.
+        let failing = Mutex(false)
+        return PeriodicService(interval: interval) {
             do {
                 try await log.catchUp()
+                let wasFailing = failing.withLock { failing in
+                    let was = failing
+                    failing = false
+                    return was
+                }
+                if wasFailing {
+                    logger.notice("reading the log's head and maintenance record again")
+                }
             } catch is CancellationError {
                 return
             } catch {
-                logger.warning("cannot read the log's head and maintenance record", metadata: ["error": "\(error)"])
+                let wasFailing = failing.withLock { failing in
+                    let was = failing
+                    failing = true
+                    return was
+                }
+                if !wasFailing {
+                    logger.warning("cannot read the log's head and maintenance record", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -45,14 +64,14 @@ enum BackgroundChores {
     /// Applies the retention policy and forgets expired idempotency keys. What the policy removed leaves the window
     /// through the log's horizon observer, as it does when another process prunes.
     static func maintenance(
-        _ log: EventLog,
+        _ log: any EventStore,
         policy: RetentionPolicy,
         every interval: Duration,
         logger: Logger
     ) -> PeriodicService {
         PeriodicService(interval: interval) {
             do {
-                let report = try await log.prune(policy)
+                let report = try await log.prune(policy, now: .now(), chunk: 10_000)
                 if report.events > 0 {
                     logger.info(
                         "pruned events",
@@ -61,7 +80,7 @@ enum BackgroundChores {
                         ]
                     )
                 }
-                _ = try await log.expireIdempotencyKeys()
+                _ = try await log.expireIdempotencyKeys(now: .now())
             } catch {
                 logger.error("maintenance failed", metadata: ["error": "\(error)"])
             }

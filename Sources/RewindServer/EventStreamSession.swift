@@ -14,7 +14,7 @@ import RewindStore
 /// A slow reader is held back by its socket's backpressure alone; when it resumes behind the window it reads from
 /// the log and rejoins the window once caught up.
 struct EventStreamSession: Sendable {
-    let log: EventLog
+    let log: any EventStore
     let recent: RecentEvents
     let metrics: ServerMetrics
     let filter: EventFilter
@@ -36,7 +36,7 @@ struct EventStreamSession: Sendable {
     var maxWriteBytes = 256 << 10
 
     init(
-        log: EventLog,
+        log: any EventStore,
         recent: RecentEvents,
         metrics: ServerMetrics,
         filter: EventFilter,

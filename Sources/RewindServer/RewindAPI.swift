@@ -7,7 +7,7 @@ import RewindStore
 
 /// The HTTP API of SPEC §2 over one event log.
 struct RewindAPI: Sendable {
-    let log: EventLog
+    let log: any EventStore
     let recent: RecentEvents
     let metrics: ServerMetrics
     let configuration: RewindConfiguration

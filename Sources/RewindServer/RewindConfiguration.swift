@@ -7,7 +7,11 @@ public struct RewindConfiguration: Sendable {
     public var host: String
     /// Port (`--port`); 0 picks a free one (tests).
     public var port: Int
+    /// The SQLite log's settings, used when `storeOpener` is nil.
     public var store: StoreConfiguration
+    /// How to open the log when it is not the SQLite file `store` names (PostgreSQL: `.postgres(…)` from
+    /// `RewindPostgres`), chosen where the configuration is built; the server sees only the `EventStore` it opens.
+    public var storeOpener: EventStoreOpener?
     /// Idle time after which an SSE stream gets a comment line (`--heartbeat`).
     public var heartbeat: Duration
     /// Reconnection delay sent to EventSource clients in `retry:` (`--retry`, milliseconds).

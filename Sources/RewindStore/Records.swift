@@ -23,6 +23,14 @@ public struct AppendResult: Sendable, Equatable {
     public var replayed: Bool
 
     public var ids: ClosedRange<Int64> { firstID...lastID }
+
+    public init(stream: String, firstID: Int64, lastID: Int64, time: Timestamp, replayed: Bool) {
+        self.stream = stream
+        self.firstID = firstID
+        self.lastID = lastID
+        self.time = time
+        self.replayed = replayed
+    }
 }
 
 /// A page request: events passing `filter` with `id > after` (and `id <= through`), in id order.
@@ -48,13 +56,25 @@ public struct ReadPage: Sendable {
     public var scannedThrough: Int64
     /// The log's head when the page was read.
     public var head: Int64
+
+    public init(events: [Event], scannedThrough: Int64, head: Int64) {
+        self.events = events
+        self.scannedThrough = scannedThrough
+        self.head = head
+    }
 }
 
-/// An event as a `scan` hands it over: its type and data as SQLite holds them, valid only during the visit.
+/// An event as a `scan` hands it over: its type and data as the database holds them, valid only during the visit.
 public struct RawEvent {
     public let id: Int64
     public let type: UnsafeBufferPointer<UInt8>
     public let data: UnsafeBufferPointer<UInt8>
+
+    public init(id: Int64, type: UnsafeBufferPointer<UInt8>, data: UnsafeBufferPointer<UInt8>) {
+        self.id = id
+        self.type = type
+        self.data = data
+    }
 }
 
 /// What a `scan` looked through; the same bounds a `ReadPage` carries.
@@ -66,6 +86,14 @@ public struct PageSummary: Sendable {
     /// The highest id removed (by retention or deletion) from any stream the query covers; a cursor below it
     /// has missed events.
     public var prunedThrough: Int64
+
+    public init(count: Int, firstID: Int64?, scannedThrough: Int64, head: Int64, prunedThrough: Int64) {
+        self.count = count
+        self.firstID = firstID
+        self.scannedThrough = scannedThrough
+        self.head = head
+        self.prunedThrough = prunedThrough
+    }
 }
 
 /// A stream as the log knows it.
@@ -161,4 +189,13 @@ public struct StreamInfo: Sendable, Equatable {
     public var lastID: Int64
     public var lastTime: Timestamp
     public var bytes: Int64
+
+    public init(name: String, count: Int64, firstID: Int64, lastID: Int64, lastTime: Timestamp, bytes: Int64) {
+        self.name = name
+        self.count = count
+        self.firstID = firstID
+        self.lastID = lastID
+        self.lastTime = lastTime
+        self.bytes = bytes
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import RewindCore
+import RewindPostgres
 import RewindServer
 import RewindStore
 
@@ -43,10 +44,19 @@ struct ResolvedServe {
         } catch let error as ArgumentParser.ValidationError {
             throw fail(error.message)
         }
+        // `--db` (or REWIND_DB) names a file or, by its scheme, a PostgreSQL database; the server gets only the
+        // opener, never the URL.
+        let location = StoreLocation(settings.string("db") ?? "rewind.sqlite")
+        var sqlitePath = "rewind.sqlite"
+        var storeOpener: EventStoreOpener?
+        switch location {
+        case .sqlite(let path): sqlitePath = path
+        case .postgres(let url): storeOpener = .postgres(try PostgresStoreConfiguration(url: url))
+        }
         var configuration = RewindConfiguration(
             host: settings.string("host") ?? "127.0.0.1",
             port: port,
-            store: StoreConfiguration(path: settings.string("db") ?? "rewind.sqlite", durability: durability),
+            store: StoreConfiguration(path: sqlitePath, durability: durability),
             heartbeat: .milliseconds(Int64(heartbeat * 1000)),
             retryMilliseconds: try int("retry", 3000, minimum: 0),
             publishLimits: PublishLimits(
@@ -60,6 +70,7 @@ struct ResolvedServe {
             windowEvents: try int("window-events", 16_384),
             windowBytes: try int("window-bytes", 32 << 20)
         )
+        configuration.storeOpener = storeOpener
         configuration.maxSubscribers = try int("max-subscribers", 10_000)
         configuration.maxSubscribersPerSubject = try int("max-subscribers-per-subject", 1_000)
         configuration.maxStreamsPerSubscription = try int("max-streams-per-subscription", 64)

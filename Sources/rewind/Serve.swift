@@ -37,7 +37,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (default: 8080).")
     var port: Int?
 
-    @Option(help: "SQLite database file, created on first start (default: rewind.sqlite).")
+    @Option(
+        help: ArgumentHelp(
+            "SQLite database file, created on first start, or a postgres:// URL (default: rewind.sqlite).",
+            valueName: "path-or-url"
+        )
+    )
     var db: String?
 
     @Option(help: "Seconds of idleness after which an SSE stream gets a heartbeat comment (default: 15).")

@@ -3,6 +3,7 @@ import PostgresNIO
 import RewindCore
 import RewindPostgres
 import RewindStore
+import Synchronization
 import Testing
 
 @Suite(
@@ -254,6 +255,46 @@ struct PostgresEventLogTests {
         }
     }
 
+    // MARK: - Other nodes
+
+    /// What one node does reaches another by polling `catchUp`: its commits move the other's hub, its deletions are
+    /// announced once each, and its pruning raises the other's horizon, as a server polling the log relies on.
+    @Test func catchUpSeesOtherNodesCommitsAndMaintenance() async throws {
+        try await withDatabase { database in
+            let configuration = try database.configuration()
+            try await withLog(configuration) { writer in
+                _ = try await writer.append(try request("gone", ["g1"]))
+                try await withLog(configuration) { reader in
+                    let horizons = Mutex<[Int64]>([])
+                    reader.commits.onHorizon { prunedThrough in horizons.withLock { $0.append(prunedThrough) } }
+                    #expect(reader.commits.head == 1)
+                    _ = try await writer.append(try request("kept", ["k1", "k2", "k3"]))
+                    #expect(reader.commits.head == 1)
+                    #expect(try await reader.catchUp().head == 4)
+                    #expect(reader.commits.head == 4)
+
+                    #expect(try await writer.deleteStream("gone"))
+                    let mark = try await reader.catchUp().maintenance
+                    #expect(mark.deletions == 1)
+                    #expect(reader.commits.deletions(after: 0) == ["gone"])
+                    _ = try await reader.catchUp()
+                    #expect(reader.commits.deletionCount == 1)
+
+                    let report = try await writer.prune(RetentionPolicy(defaults: .init(maxEvents: 1)))
+                    #expect(report.streams == ["kept": 3])
+                    #expect(try await reader.catchUp().maintenance.prunedThrough == 3)
+                    #expect(horizons.withLock { $0 } == [1, 3])
+                }
+            }
+            // A node opened after the deletion does not announce it again.
+            try await withLog(configuration) { late in
+                #expect(late.commits.maintenance.deletions == 1)
+                _ = try await late.catchUp()
+                #expect(late.commits.deletionCount == 0)
+            }
+        }
+    }
+
     // MARK: - Import
 
     /// Imported records keep their ids, times and hashes; the head and the chain continue after them.
@@ -320,7 +361,7 @@ struct PostgresEventLogTests {
                 for try await head in group { #expect(head == 0) }
             }
             let applied = try await database.query("SELECT name FROM rewind_migrations ORDER BY name", as: String.self)
-            #expect(applied == ["0001_event_log"])
+            #expect(applied == ["0001_event_log", "0002_maintenance_record"])
         }
     }
 

@@ -35,9 +35,9 @@ struct DeliveryPropertyTests {
     }
 
     /// With the default window, and with a window so small that subscribers keep falling out of it and back.
-    @Test(arguments: [16_384, 32])
-    func replayToLiveHandoffUnderConcurrentPublishing(windowEvents: Int) async throws {
-        try await withRewind({ $0.windowEvents = windowEvents }) { server in
+    @Test(arguments: Backend.all, [16_384, 32])
+    func replayToLiveHandoffUnderConcurrentPublishing(backend: Backend, windowEvents: Int) async throws {
+        try await withRewind(backend, { $0.windowEvents = windowEvents }) { server in
             // History: 25 000 events on the watched stream, interleaved with another stream's.
             for batch in 0..<25 {
                 _ = try await server.publishTexts("handoff", (0..<1000).map { "h\(batch)-\($0)" })
@@ -87,9 +87,9 @@ struct DeliveryPropertyTests {
         }
     }
 
-    @Test(arguments: [16_384, 32])
-    func reconnectingTwentyTimesAtRandomPointsLosesNothing(windowEvents: Int) async throws {
-        try await withRewind({ $0.windowEvents = windowEvents }) { server in
+    @Test(arguments: Backend.all, [16_384, 32])
+    func reconnectingTwentyTimesAtRandomPointsLosesNothing(backend: Backend, windowEvents: Int) async throws {
+        try await withRewind(backend, { $0.windowEvents = windowEvents }) { server in
             _ = try await server.publishTexts("resume", (0..<3000).map { "r\($0)" })
             let stop = StopFlag()
             let publishers = Task { try await Self.publishUntilStopped(server, stream: "resume", tasks: 3, stop: stop) }

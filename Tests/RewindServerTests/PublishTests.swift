@@ -8,8 +8,8 @@ import Testing
 
 @Suite("Publish API")
 struct PublishTests {
-    @Test func everyFormCommitsWithIncreasingIdsAcrossStreams() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func everyFormCommitsWithIncreasingIdsAcrossStreams(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let object = try await server.publish("orders", #"{"type": "order.created", "data": {"id": 1, "total": 9.50}}"#)
             #expect(object.status == 201)
             #expect(object.headers["Location"].first == "/v1/streams/orders/events/1")
@@ -171,12 +171,15 @@ struct PublishTests {
         ),
     ]
 
-    @Test("bad input is refused with its status, naming the field, writing nothing", arguments: badRequests)
-    func refused(_ bad: BadRequest) async throws {
-        try await withRewind({ configuration in
-            configuration.publishLimits = PublishLimits(maxEventBytes: 1024, maxBatchEvents: 10)
-            configuration.maxBodyBytes = 4096
-        }) { server in
+    @Test("bad input is refused with its status, naming the field, writing nothing", arguments: Backend.all, badRequests)
+    func refused(backend: Backend, _ bad: BadRequest) async throws {
+        try await withRewind(
+            backend,
+            { configuration in
+                configuration.publishLimits = PublishLimits(maxEventBytes: 1024, maxBatchEvents: 10)
+                configuration.maxBodyBytes = 4096
+            }
+        ) { server in
             _ = try await server.publishTexts("orders", ["before"])
             var headers = bad.headers
             if let contentType = bad.contentType { headers.append(("Content-Type", contentType)) }
@@ -214,8 +217,8 @@ struct PublishTests {
         }
     }
 
-    @Test func idempotencyKeyAppendsOnce() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func idempotencyKeyAppendsOnce(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let first = try await server.publish("orders", #"[{"data": 1}, {"data": 2}]"#, headers: [("Idempotency-Key", "order-77")])
             #expect(first.status == 201)
             #expect(first.headers["Idempotent-Replayed"].isEmpty)
@@ -232,8 +235,8 @@ struct PublishTests {
         }
     }
 
-    @Test func concurrentDuplicatesAppendOnce() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func concurrentDuplicatesAppendOnce(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             for round in 0..<5 {
                 let key = "dup-\(round)"
                 let replies = try await withThrowingTaskGroup(of: TestServer.Reply.self) { group in
@@ -251,8 +254,8 @@ struct PublishTests {
         }
     }
 
-    @Test func concurrentPublishersGetUniqueConsecutiveIds() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func concurrentPublishersGetUniqueConsecutiveIds(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let results = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for task in 0..<16 {
                     group.addTask {

@@ -14,8 +14,8 @@ struct ReadTests {
         (reply.object["events"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
     }
 
-    @Test func pagesWithAfterLimitAndNextAfter() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func pagesWithAfterLimitAndNextAfter(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let ids = try await server.publishTexts("r", (1...25).map { "e\($0)" }).map(Int.init)
             _ = try await server.publishTexts("other", ["o"])
             let first = try await read(server, "")
@@ -41,8 +41,8 @@ struct ReadTests {
         }
     }
 
-    @Test func typeAndTimeFilters() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func typeAndTimeFilters(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             _ = try await server.publish("r", #"[{"type": "a", "data": 1}, {"type": "b", "data": 2}]"#)
             try await Task.sleep(for: .milliseconds(20))
             let middle = try await server.publish("r", #"[{"type": "a", "data": 3}, {"type": "c", "data": 4}]"#)
@@ -72,8 +72,8 @@ struct ReadTests {
         }
     }
 
-    @Test func singleEvent() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func singleEvent(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let reply = try await server.publish("r", #"{"type": "t", "data": {"k": [1, "two"]}}"#, headers: [("Idempotency-Key", "key-1")])
             let location = try #require(reply.headers["Location"].first)
             let event = try await server.request(.GET, location)
@@ -90,8 +90,8 @@ struct ReadTests {
         }
     }
 
-    @Test func streamsListAndDetail() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func streamsListAndDetail(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             #expect(try await server.request(.GET, "/v1/streams").body == "[]")
             _ = try await server.publishTexts("b.two", ["xx", "yyy"])
             _ = try await server.publishTexts("a.one", ["z"])
@@ -114,8 +114,8 @@ struct ReadTests {
         }
     }
 
-    @Test func healthAndReadiness() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func healthAndReadiness(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let health = try await server.request(.GET, "/healthz")
             #expect(health.status == 200 && health.object["status"] as? String == "ok")
             let ready = try await server.request(.GET, "/readyz")

@@ -10,8 +10,8 @@ import Testing
 
 @Suite("Signals, deletion, multi-stream, long-poll, external writers")
 struct SignalTests {
-    @Test func resetWhenTheCursorIsBeyondTheHead() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func resetWhenTheCursorIsBeyondTheHead(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let ids = try await server.publishTexts("s", ["a", "b", "c"])
             // The live event is published once the signal has arrived, so it comes after the head the signal names.
             let signalled = Flag()
@@ -33,11 +33,14 @@ struct SignalTests {
         }
     }
 
-    @Test func gapWhenEventsAfterTheCursorWerePruned() async throws {
-        try await withRewind({ configuration in
-            configuration.retention = RetentionPolicy(defaults: .init(maxEvents: 3))
-            configuration.maintenanceInterval = .milliseconds(100)
-        }) { server in
+    @Test(arguments: Backend.all) func gapWhenEventsAfterTheCursorWerePruned(backend: Backend) async throws {
+        try await withRewind(
+            backend,
+            { configuration in
+                configuration.retention = RetentionPolicy(defaults: .init(maxEvents: 3))
+                configuration.maintenanceInterval = .milliseconds(100)
+            }
+        ) { server in
             let ids = try await server.publishTexts("g", (1...10).map { "e\($0)" })
             _ = try await server.publishTexts("other", ["o"])
             try await withDeadline(.seconds(10), "pruning") {
@@ -64,8 +67,8 @@ struct SignalTests {
         }
     }
 
-    @Test func reconnectToUnknownStreamIs204() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func reconnectToUnknownStreamIs204(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let reconnect = try await server.request(
                 .GET,
                 "/v1/streams/never/events",
@@ -77,8 +80,8 @@ struct SignalTests {
         }
     }
 
-    @Test func deletingAStreamEndsItsSubscriptionsAndTombstonesIt() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func deletingAStreamEndsItsSubscriptionsAndTombstonesIt(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let ids = try await server.publishTexts("doomed", ["a", "b"])
             _ = try await server.publishTexts("kept", ["k"])
             let subscriber = Task {
@@ -110,8 +113,8 @@ struct SignalTests {
         }
     }
 
-    @Test func severalStreamsShareOneCursor() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func severalStreamsShareOneCursor(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             var expected: [(id: Int64, data: String)] = []
             for round in 0..<5 {
                 for stream in ["orders", "orders.eu", "orders.eu.fr", "billing", "ordersx", "audit"] {
@@ -155,8 +158,8 @@ struct SignalTests {
         }
     }
 
-    @Test func typeFiltersOnSeveralStreams() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func typeFiltersOnSeveralStreams(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             _ = try await server.publish("a", #"[{"type": "x", "data": "1"}, {"type": "y", "data": "2"}]"#)
             _ = try await server.publish("b", #"[{"type": "y", "data": "3"}, {"type": "x", "data": "4"}]"#)
             let publisher = Task {
@@ -169,8 +172,8 @@ struct SignalTests {
         }
     }
 
-    @Test func longPollAnswersOnCommitOrWhenTheWaitEnds() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func longPollAnswersOnCommitOrWhenTheWaitEnds(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let first = try await server.publishTexts("lp", ["a"])
             // Something is there already: no waiting.
             let immediate = try await server.request(.GET, "/v1/streams/lp/events?after=0&wait=30", headers: [("Accept", "application/json")])
@@ -210,41 +213,43 @@ struct SignalTests {
         }
     }
 
-    @Test func eventsFromAnotherWriterReachSubscribers() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func eventsFromAnotherWriterReachSubscribers(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             _ = try await server.publishTexts("ext", ["own"])
-            // A second log on the same file is another SQLite writer, as `rewind publish --db` in another process is.
-            var logger = Logger(label: "external")
-            logger.logLevel = .warning
-            let external = try EventLog(configuration: StoreConfiguration(path: server.databasePath), logger: logger)
-            let sent = Locked<[ContinuousClock.Instant]>([])
-            let received = Locked<[ContinuousClock.Instant]>([])
-            let publisher = Task {
-                try await Task.sleep(for: .milliseconds(300))
-                var ids: [Int64] = []
-                for n in 0..<5 {
-                    sent.withLock { $0.append(.now) }
-                    ids.append(
-                        try await external.append(AppendRequest(stream: try StreamName(validating: "ext"), events: [NewEvent(data: "external-\(n)")]))
+            // A second log on the same database: another SQLite writer, as `rewind publish --db` in another process
+            // is, or another node on the same PostgreSQL database. The server sees its commits only by polling.
+            try await server.withExternalLog { external in
+                let sent = Locked<[ContinuousClock.Instant]>([])
+                let received = Locked<[ContinuousClock.Instant]>([])
+                let publisher = Task {
+                    try await Task.sleep(for: .milliseconds(300))
+                    var ids: [Int64] = []
+                    for n in 0..<5 {
+                        sent.withLock { $0.append(.now) }
+                        ids.append(
+                            try await external.append(
+                                AppendRequest(stream: try StreamName(validating: "ext"), events: [NewEvent(data: "external-\(n)")])
+                            )
                             .firstID
-                    )
-                    try await Task.sleep(for: .milliseconds(150))
+                        )
+                        try await Task.sleep(for: .milliseconds(150))
+                    }
+                    return ids
                 }
-                return ids
-            }
-            let stream = try await server.sse("/v1/streams/ext/events", headers: [("Last-Event-ID", "1")], timeout: .seconds(20)) { stream in
-                received.withLock { arrivals in
-                    while arrivals.count < stream.messages.count { arrivals.append(.now) }
+                let stream = try await server.sse("/v1/streams/ext/events", headers: [("Last-Event-ID", "1")], timeout: .seconds(20)) { stream in
+                    received.withLock { arrivals in
+                        while arrivals.count < stream.messages.count { arrivals.append(.now) }
+                    }
+                    return stream.messages.count >= 5
                 }
-                return stream.messages.count >= 5
+                let ids = try await publisher.value
+                #expect(stream.ids == ids)
+                #expect(stream.messages.map(\.data) == (0..<5).map { "external-\($0)" })
+                let latencies = zip(received.withLock { $0 }, sent.withLock { $0 }).map { $0 - $1 }.sorted()
+                // The watcher looks every 25 ms; the bound leaves room for a loaded machine.
+                #expect(latencies[latencies.count / 2] < .milliseconds(100), "median pick-up \(latencies)")
+                #expect(latencies.last! < .milliseconds(500), "slowest pick-up \(latencies)")
             }
-            let ids = try await publisher.value
-            #expect(stream.ids == ids)
-            #expect(stream.messages.map(\.data) == (0..<5).map { "external-\($0)" })
-            let latencies = zip(received.withLock { $0 }, sent.withLock { $0 }).map { $0 - $1 }.sorted()
-            // The watcher looks every 25 ms; the bound leaves room for a loaded machine.
-            #expect(latencies[latencies.count / 2] < .milliseconds(100), "median pick-up \(latencies)")
-            #expect(latencies.last! < .milliseconds(500), "slowest pick-up \(latencies)")
         }
     }
 }

@@ -7,8 +7,8 @@ import Testing
 
 @Suite("Subscribe (SSE)")
 struct SubscribeTests {
-    @Test func headersAndPreludeComeFirst() async throws {
-        try await withRewind({ $0.retryMilliseconds = 1234 }) { server in
+    @Test(arguments: Backend.all) func headersAndPreludeComeFirst(backend: Backend) async throws {
+        try await withRewind(backend, { $0.retryMilliseconds = 1234 }) { server in
             _ = try await server.publishTexts("orders", ["a", "b"])
             let stream = try await server.sse("/v1/streams/orders/events?live=false")
             #expect(stream.status == 200)
@@ -26,8 +26,8 @@ struct SubscribeTests {
         }
     }
 
-    @Test func preludeIsFlushedBeforeAnyEvent() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func preludeIsFlushedBeforeAnyEvent(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             // Nothing to send: the client must still get the prelude at once.
             let stream = try await server.sse("/v1/streams/quiet/events", timeout: .seconds(10)) { _ in true }
             #expect(stream.status == 200)
@@ -53,8 +53,8 @@ struct SubscribeTests {
         ":",
     ]
 
-    @Test func framesCannotBeForgedByAnyPayload() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func framesCannotBeForgedByAnyPayload(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             var published: [(id: Int64, type: String, data: String)] = []
             for (index, data) in Self.hostile.enumerated() {
                 let type = index % 2 == 0 ? "message" : "kind.\(index)"
@@ -80,8 +80,8 @@ struct SubscribeTests {
         }
     }
 
-    @Test func startingPointPrecedence() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func startingPointPrecedence(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let ids = try await server.publishTexts("s", (1...10).map { "e\($0)" })
             func sseIDs(_ path: String, _ headers: [(String, String)] = []) async throws -> [Int64] {
                 try await server.sse(path, headers: headers).ids
@@ -101,8 +101,8 @@ struct SubscribeTests {
         }
     }
 
-    @Test func sinceStartsAtTheFirstEventAtOrAfterTheTime() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func sinceStartsAtTheFirstEventAtOrAfterTheTime(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             _ = try await server.publishTexts("t", ["early"])
             try await Task.sleep(for: .milliseconds(20))
             let late = try await server.publishTexts("t", ["late1", "late2"])
@@ -133,8 +133,8 @@ struct SubscribeTests {
         }
     }
 
-    @Test func replayThenLiveOnOneConnection() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func replayThenLiveOnOneConnection(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             let history = try await server.publishTexts("live", ["h1", "h2", "h3"])
             let publisher = Task {
                 try await Task.sleep(for: .milliseconds(300))
@@ -147,8 +147,8 @@ struct SubscribeTests {
         }
     }
 
-    @Test func typeFilterDuringReplayAndLive() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func typeFilterDuringReplayAndLive(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             _ = try await server.publish("f", #"[{"type": "a", "data": "1"}, {"type": "b", "data": "2"}, {"type": "c", "data": "3"}]"#)
             let publisher = Task {
                 try await Task.sleep(for: .milliseconds(300))
@@ -161,8 +161,8 @@ struct SubscribeTests {
         }
     }
 
-    @Test func otherStreamsAreNotDelivered() async throws {
-        try await withRewind { server in
+    @Test(arguments: Backend.all) func otherStreamsAreNotDelivered(backend: Backend) async throws {
+        try await withRewind(backend) { server in
             _ = try await server.publishTexts("mine", ["m1"])
             _ = try await server.publishTexts("mine.sub", ["not mine"])
             _ = try await server.publishTexts("other", ["o1"])
@@ -172,8 +172,8 @@ struct SubscribeTests {
         }
     }
 
-    @Test func heartbeatWhileIdle() async throws {
-        try await withRewind({ $0.heartbeat = .milliseconds(200) }) { server in
+    @Test(arguments: Backend.all) func heartbeatWhileIdle(backend: Backend) async throws {
+        try await withRewind(backend, { $0.heartbeat = .milliseconds(200) }) { server in
             let start = ContinuousClock.now
             // The prelude's comment, then two heartbeats.
             let stream = try await server.sse("/v1/streams/idle/events", timeout: .seconds(10)) { $0.parser.comments.count >= 3 }

@@ -6,16 +6,24 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import RewindCore
+import RewindPostgres
 import RewindServer
 import RewindStore
+import ServiceLifecycle
 import Synchronization
+import Testing
 
 /// A running Rewind on a loopback port, with a real HTTP client pointed at it.
 struct TestServer: Sendable {
     let port: Int
     let client: HTTPClient
+    /// The SQLite file (for `.sqlite`; on PostgreSQL a file that is never created).
     let databasePath: String
+    let backend: Backend
+    /// The database the server runs on, for `.postgres`.
+    let postgresURL: String?
 
     var base: String { "http://127.0.0.1:\(port)" }
 
@@ -117,6 +125,102 @@ struct TestServer: Sendable {
     }
 }
 
+extension TestServer {
+    /// Opens a second log on the server's database, runs it as a service, hands it to `body` and stops it: another
+    /// process writing the same SQLite file, or another node on the same PostgreSQL database.
+    func withExternalLog<T: Sendable>(_ body: @escaping @Sendable (any EventStore) async throws -> T) async throws -> T {
+        var logger = Logger(label: "external")
+        logger.logLevel = .warning
+        let log: any EventStore
+        if let postgresURL {
+            log = try await PostgresEventLog.open(configuration: PostgresStoreConfiguration(url: postgresURL, environment: [:]), logger: logger)
+        } else {
+            log = try EventLog(configuration: StoreConfiguration(path: databasePath), logger: logger)
+        }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await log.run()
+                return nil
+            }
+            do {
+                let result = try await body(log)
+                group.cancelAll()
+                try? await group.waitForAll()
+                return result
+            } catch {
+                group.cancelAll()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
+}
+
+/// The store a test server runs on. The suites that concern the store run every test on both; the PostgreSQL cases
+/// need the throwaway cluster of `scripts/postgres-cluster.sh` (`REWIND_TEST_POSTGRES_URL`). Without it they are not
+/// made, and `PostgresCasesOfTheServerSuites` is reported as skipped with the reason: a run on SQLite alone says so.
+/// (Swift Testing has no per-argument skip, and a cancelled test case is reported as passed.)
+enum Backend: String, Sendable, CaseIterable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    /// The backends a parameterized server test runs on.
+    static let all: [Backend] = PostgresTestCluster.url == nil ? [.sqlite] : allCases
+
+    var testDescription: String { rawValue }
+}
+
+@Suite("PostgreSQL cases of the server suites")
+struct PostgresCasesOfTheServerSuites {
+    @Test(.enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable + "; the server suites ran on SQLite only")))
+    func theServerSuitesRanOnPostgreSQLToo() {
+        #expect(Backend.all.contains(.postgres))
+    }
+}
+
+/// The PostgreSQL cluster the `.postgres` cases run on; each test gets a database of its own, dropped afterwards.
+enum PostgresTestCluster {
+    static let url: String? = ProcessInfo.processInfo.environment["REWIND_TEST_POSTGRES_URL"]
+    static let unavailable =
+        "REWIND_TEST_POSTGRES_URL is not set: run scripts/postgres-cluster.sh start DIR and export the URL it prints"
+
+    /// Makes a fresh database owned by the cluster's role, runs `body` with its URL and drops it.
+    static func withDatabase<T>(_ body: (_ url: String) async throws -> T) async throws -> T {
+        guard let url, let parts = URLComponents(string: url), let host = parts.host, let user = parts.user else {
+            throw TestFailure(unavailable)
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: host,
+            port: parts.port ?? 5432,
+            username: user,
+            password: parts.password,
+            database: String(parts.path.dropFirst()),
+            tls: .disable
+        )
+        configuration.options.connectTimeout = .seconds(10)
+        var logger = Logger(label: "rewind-test-postgres")
+        logger.logLevel = .critical
+        let admin = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        let name = "rewind_server_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        var database = parts
+        database.path = "/" + name
+        database.query = "sslmode=disable"
+        func drop() async {
+            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
+            try? await admin.close()
+        }
+        do {
+            let result = try await body(database.string!)
+            await drop()
+            return result
+        } catch {
+            await drop()
+            throw error
+        }
+    }
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -139,8 +243,19 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escap
     }
 }
 
-/// Starts Rewind on a fresh database in a temporary directory and runs `body` against it over loopback HTTP.
+/// Starts Rewind on a fresh SQLite database in a temporary directory and runs `body` against it over loopback HTTP.
 func withRewind(
+    logger: Logger? = nil,
+    _ configure: (inout RewindConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (TestServer) async throws -> Void
+) async throws {
+    try await withRewind(.sqlite, logger: logger, configure, body)
+}
+
+/// Starts Rewind on a fresh database (a SQLite file in a temporary directory, or a PostgreSQL database of its own)
+/// and runs `body` against it over loopback HTTP.
+func withRewind(
+    _ backend: Backend,
     logger: Logger? = nil,
     _ configure: (inout RewindConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (TestServer) async throws -> Void
@@ -151,6 +266,25 @@ func withRewind(
     let path = directory.appendingPathComponent("rewind.sqlite").path
     var configuration = RewindConfiguration(host: "127.0.0.1", port: 0, store: StoreConfiguration(path: path))
     configure(&configuration)
+    if backend == .postgres {
+        try await PostgresTestCluster.withDatabase { url in
+            let store = try PostgresStoreConfiguration(url: url, environment: [:], idempotencyWindow: configuration.store.idempotencyWindow)
+            configuration.storeOpener = .postgres(store)
+            try await run(configuration, logger: logger, path: path, backend: backend, postgresURL: url, body)
+        }
+    } else {
+        try await run(configuration, logger: logger, path: path, backend: backend, postgresURL: nil, body)
+    }
+}
+
+private func run(
+    _ configuration: RewindConfiguration,
+    logger: Logger?,
+    path: String,
+    backend: Backend,
+    postgresURL: String?,
+    _ body: @escaping @Sendable (TestServer) async throws -> Void
+) async throws {
     let logger =
         logger
         ?? {
@@ -164,7 +298,7 @@ func withRewind(
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
         do {
-            try await body(TestServer(port: client.port!, client: http, databasePath: path))
+            try await body(TestServer(port: client.port!, client: http, databasePath: path, backend: backend, postgresURL: postgresURL))
         } catch {
             try? await http.shutdown()
             throw error
