@@ -662,6 +662,13 @@ public final class PostgresEventLog: EventStore {
     }
 
     /// The id of the last event ever committed (0 for an empty log); never goes back, also after deletions.
+    /// The database's size as PostgreSQL counts it (tables, indexes, TOAST), or nil when it cannot be read.
+    public func storageBytes() async -> Int64? {
+        try? await withConnection("reading the database size") { connection, logger in
+            try await Self.single(connection.query("SELECT pg_database_size(current_database())", logger: logger), Int64.self)
+        }
+    }
+
     public func head() async throws -> Int64 {
         try await withConnection("reading the head") { connection, logger in
             try await Self.single(connection.query("SELECT head FROM log_head", logger: logger), Int64.self)

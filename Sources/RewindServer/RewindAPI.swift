@@ -51,7 +51,7 @@ struct RewindAPI: Sendable {
             try await ready()
         }
         router.get("/metrics") { _, _ in
-            metrics.refreshLog(head: log.commits.head, databasePath: log.configuration.path)
+            metrics.refreshLog(head: log.commits.head, bytes: await log.storageBytes())
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],

@@ -113,16 +113,11 @@ struct ServerMetrics: Sendable {
         }
     }
 
-    /// Sets the log's gauges just before a scrape: the head id and the database's size on disk (the main file and
-    /// its write-ahead log), one `stat` each.
-    func refreshLog(head: Int64, databasePath: String) {
+    /// Sets the log's gauges just before a scrape: the head id and the size the store reports for itself (left as
+    /// it was when the store cannot tell).
+    func refreshLog(head: Int64, bytes: Int64?) {
         logHead.set(to: Double(head))
-        var bytes: Int64 = 0
-        for path in [databasePath, databasePath + "-wal"] {
-            var info = stat()
-            if stat(path, &info) == 0 { bytes += Int64(info.st_size) }
-        }
-        logSize.set(to: Double(bytes))
+        if let bytes { logSize.set(to: Double(bytes)) }
     }
 
     private func move(_ state: inout SubscriberState, to new: Source) {

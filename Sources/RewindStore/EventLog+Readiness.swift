@@ -80,6 +80,16 @@ extension EventLog {
 
     var lastWriteFailure: WriteFailure? { writeHealth.withLock { $0 } }
 
+    /// The database file's size and its WAL's.
+    public func storageBytes() async -> Int64? {
+        var bytes: Int64 = 0
+        for path in [configuration.path, configuration.path + "-wal"] {
+            var info = stat()
+            if stat(path, &info) == 0 { bytes += Int64(info.st_size) }
+        }
+        return bytes
+    }
+
     /// Bytes an unprivileged process can still write on the file system holding `path`, or nil if unknown.
     static func freeBytes(near path: String) -> UInt64? {
         let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."

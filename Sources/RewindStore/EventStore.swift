@@ -63,6 +63,10 @@ public protocol EventStore: AnyObject, Sendable, Service {
     /// Forgets idempotency keys older than the dedupe window.
     func expireIdempotencyKeys(now: Timestamp) async throws -> Int
 
+    /// Bytes the log takes where it is stored (the SQLite file and its WAL; the PostgreSQL database), for the
+    /// `rewind_log_size_bytes` gauge; nil when it cannot be told.
+    func storageBytes() async -> Int64?
+
     /// Brings this process up to date with what any process did to the log (commits, pruning, deletions) and
     /// tells `commits`: one small read, cheap enough for a server to poll every few milliseconds.
     @discardableResult
