@@ -196,8 +196,9 @@ def subscribers(port, cafile):
         text = connection.getresponse().read().decode()
     finally:
         connection.close()
-    match = re.search(r"^rewind_subscribers(?:\{[^}]*\})? (\S+)$", text, re.M)
-    return float(match.group(1)) if match else None
+    # Open streams are counted by state (live in the window, catching up from the log): their sum is all of them.
+    values = re.findall(r"^rewind_subscribers(?:\{[^}]*\})? (\S+)$", text, re.M)
+    return sum(float(value) for value in values) if values else None
 
 
 class H2Client:
