@@ -158,8 +158,12 @@ struct MetricsTests {
                 try await Task.sleep(for: .seconds(60))  // never reads the body; cancelled below
                 _ = response
             }
-            try await withDeadline(.seconds(10), "the replaying subscriber to count as catching up") {
-                while try await self.metrics(server)[#"rewind_subscribers{state="catching_up"}"#] != 1 {
+            // A subscriber counts as catching up from the moment it joins, before its first page is read: wait for
+            // that read too.
+            try await withDeadline(.seconds(10), "the replaying subscriber to count as catching up and read the log") {
+                while true {
+                    let text = try await self.metrics(server)
+                    if text[#"rewind_subscribers{state="catching_up"}"#] == 1, (text["rewind_log_reads_total"] ?? 0) >= 1 { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }
