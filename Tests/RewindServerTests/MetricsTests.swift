@@ -85,7 +85,12 @@ struct MetricsTests {
             let subscriber = Task {
                 try await server.sse("/v1/streams/w/events?from=earliest", timeout: .seconds(20)) { $0.messages.count >= 201 }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // In the window (it has read "first" from there) before the burst, however busy the machine.
+            try await withDeadline(.seconds(10), "the subscriber to read from the window") {
+                while try await self.metrics(server)[#"rewind_subscribers{state="live"}"#] != 1 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
             for _ in 0..<10 { _ = try await server.publishTexts("w", (0..<20).map { "burst-\($0)" }) }
             let stream = try await subscriber.value
             #expect(stream.ids == Array(1...201))
