@@ -1,6 +1,6 @@
 """Shared by the end-to-end scripts that drive a real browser: Debian's headless Chromium started with remote
-debugging, a minimal DevTools-protocol client over a stdlib-only WebSocket (RFC 6455), the Rewind server as a
-process that can be stopped with SIGTERM and started again, and small helpers. Standard library only; only talks to
+debugging and a minimal DevTools-protocol client over a stdlib-only WebSocket (RFC 6455). The server process and
+the small helpers come from `rewindtest`. Standard library only; only talks to
 127.0.0.1; stops only the processes it started.
 """
 import base64
@@ -16,94 +16,7 @@ import time
 import urllib.parse
 
 
-class TestFailure(Exception):
-    pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition, seconds, what, interval=0.1):
-    """Calls condition until it returns something truthy, which it returns; fails after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TestFailure(f"timed out after {seconds} s waiting for {what}")
-
-
-def http_get(port, path, timeout=2):
-    """(status, body) of a GET on 127.0.0.1, or None when nothing answers."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        connection.close()
-
-
-def stop_process(process, seconds=10):
-    """SIGTERM to this one process, SIGKILL if it has not exited after `seconds`."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=seconds)
-
-
-class Rewind:
-    """The Rewind server on a fixed port and database, which can be stopped with SIGTERM and started again."""
-
-    def __init__(self, binary, workdir, port, extra_args=()):
-        self.port = port
-        self.log_path = os.path.join(workdir, "rewind.log")
-        self.command = [binary, "serve", "--host", "127.0.0.1", "--port", str(port),
-                        "--db", os.path.join(workdir, "rewind.sqlite"), "--retry", "300", *extra_args]
-        self.process = None
-
-    def start(self):
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 30, "Rewind to answer GET /healthz with 200")
-
-    def _healthy(self):
-        if self.process.poll() is not None:
-            raise TestFailure(f"Rewind exited at start with status {self.process.returncode}")
-        answer = http_get(self.port, "/healthz")
-        return answer is not None and answer[0] == 200
-
-    def stop_gracefully(self):
-        """SIGTERM and wait for the exit; a server that does not stop within 30 s fails the test."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise TestFailure("Rewind did not exit within 30 s of SIGTERM")
-
-    def restart(self):
-        self.stop_gracefully()
-        time.sleep(1)
-        self.start()
-
-    def stop(self):
-        if self.process is not None:
-            stop_process(self.process, seconds=30)
-
-    def log_tail(self, lines=20):
-        """The last lines of the server's log, without the access-log lines of successful requests."""
-        with open(self.log_path, errors="replace") as log:
-            return "".join([line for line in log if "http.status=2" not in line][-lines:])
+from rewindtest import TestFailure, free_port, http_get, stop_process, wait_until, Rewind  # noqa: F401
 
 
 def find_chromium():

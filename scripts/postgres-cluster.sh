@@ -2,7 +2,9 @@
 # A throwaway PostgreSQL cluster for the tests, never the system service.
 #
 #   scripts/postgres-cluster.sh start DIR   initdb into DIR (if new) and start it; prints the URL to use
-#   scripts/postgres-cluster.sh stop DIR    stop it (fast shutdown) and keep DIR
+#   scripts/postgres-cluster.sh stop DIR [fast|immediate]
+#                                           stop it and keep DIR: `fast` (the default) ends sessions and checkpoints;
+#                                           `immediate` is a crash (no checkpoint; recovery replays the WAL at start)
 #   scripts/postgres-cluster.sh url DIR     print the URL of a cluster started earlier
 #
 # The server listens on 127.0.0.1 only, on a free port, with fsync on (what a real deployment has, so the tests
@@ -16,13 +18,15 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start|stop|url DIR" >&2
+    echo "usage: $0 start DIR | stop DIR [fast|immediate] | url DIR" >&2
     exit 2
 }
 
-[[ $# -eq 2 ]] || usage
+[[ $# -eq 2 || ($# -eq 3 && "$1" == stop) ]] || usage
 command="$1"
 dir="$2"
+mode="${3:-fast}"
+[[ "$mode" == fast || "$mode" == immediate ]] || usage
 bin="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 [[ -x "$bin/initdb" ]] || {
     echo "$0: no initdb in $bin: install Debian's postgresql package (apt-get install postgresql) or set PG_BIN" >&2
@@ -103,7 +107,7 @@ stop)
         echo "$0: no cluster in $dir" >&2
         exit 1
     }
-    as_owner "$bin/pg_ctl" --pgdata="$dir/data" --mode=fast --wait stop >/dev/null
+    as_owner "$bin/pg_ctl" --pgdata="$dir/data" --mode="$mode" --wait stop >/dev/null
     ;;
 url)
     url
