@@ -76,9 +76,4 @@ public struct EventFilter: Sendable, Hashable {
         if other.allStreams { return false }
         return other.names.allSatisfy { covers(stream: $0) } && other.prefixes.allSatisfy { prefix in prefixes.contains { prefix.hasPrefix($0) } }
     }
-
-    /// The single stream this filter names, if that is all it covers.
-    public var singleStream: String? {
-        !allStreams && prefixes.isEmpty && names.count == 1 ? names[0] : nil
-    }
 }

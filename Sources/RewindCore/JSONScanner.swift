@@ -49,6 +49,28 @@ struct JSONScanner {
         position += 1
     }
 
+    /// Reads an object, handing each member's name to `member` with the scanner at the member's value, which
+    /// `member` must read: the object's punctuation is checked here once for every kind of body.
+    mutating func forEachMember(_ member: (_ name: String, _ scanner: inout JSONScanner) throws -> Void) throws {
+        try expect(UInt8(ascii: "{"))
+        skipWhitespace()
+        guard peek() != UInt8(ascii: "}") else {
+            position += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw fail("expected a member name in double quotes") }
+            let name = try readString()
+            try expect(UInt8(ascii: ":"))
+            try member(name, &self)
+            skipWhitespace()
+            guard peek() == UInt8(ascii: ",") else { break }
+            position += 1
+        }
+        try expect(UInt8(ascii: "}"))
+    }
+
     /// Reads one value of any kind and appends its compact text.
     mutating func readCompactValue(into out: inout [UInt8], depth: Int = 0) throws(Failure) {
         skipWhitespace()

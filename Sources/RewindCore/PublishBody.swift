@@ -177,44 +177,29 @@ public enum PublishBody {
 
     /// Reads one event object: `{"type": "...", "data": <any>}`.
     private static func parseObject(_ scanner: inout JSONScanner, label: String, limits: PublishLimits) throws -> NewEvent {
-        try scanner.expect(UInt8(ascii: "{"))
         var type: EventType?
         var data: String?
         var isJSON = false
-        scanner.skipWhitespace()
-        if scanner.peek() != UInt8(ascii: "}") {
-            while true {
-                scanner.skipWhitespace()
-                guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.fail("expected a member name in double quotes") }
-                let name = try scanner.readString()
-                try scanner.expect(UInt8(ascii: ":"))
-                switch name {
-                case "type":
-                    guard type == nil else { throw ValidationError(field: "\(label)type", "\(label)type is given twice") }
-                    guard scanner.nextIsString() else { throw ValidationError(field: "\(label)type", "\(label)type must be a string") }
-                    type = try EventType(validating: try scanner.readString(), field: "\(label)type")
-                case "data":
-                    guard data == nil else { throw ValidationError(field: "\(label)data", "\(label)data is given twice") }
-                    if scanner.nextIsString() {
-                        data = try scanner.readString()
-                    } else {
-                        var compact: [UInt8] = []
-                        try scanner.readCompactValue(into: &compact)
-                        data = String(decoding: compact, as: UTF8.self)
-                        isJSON = true
-                    }
-                default:
-                    throw ValidationError(field: "\(label)\(name)", "unknown field \(quoted(label + name)): an event has 'type' and 'data'")
-                }
-                scanner.skipWhitespace()
-                if scanner.peek() == UInt8(ascii: ",") {
-                    try scanner.expect(UInt8(ascii: ","))
+        try scanner.forEachMember { name, scanner in
+            switch name {
+            case "type":
+                guard type == nil else { throw ValidationError(field: "\(label)type", "\(label)type is given twice") }
+                guard scanner.nextIsString() else { throw ValidationError(field: "\(label)type", "\(label)type must be a string") }
+                type = try EventType(validating: try scanner.readString(), field: "\(label)type")
+            case "data":
+                guard data == nil else { throw ValidationError(field: "\(label)data", "\(label)data is given twice") }
+                if scanner.nextIsString() {
+                    data = try scanner.readString()
                 } else {
-                    break
+                    var compact: [UInt8] = []
+                    try scanner.readCompactValue(into: &compact)
+                    data = String(decoding: compact, as: UTF8.self)
+                    isJSON = true
                 }
+            default:
+                throw ValidationError(field: "\(label)\(name)", "unknown field \(quoted(label + name)): an event has 'type' and 'data'")
             }
         }
-        try scanner.expect(UInt8(ascii: "}"))
         guard let data else { throw ValidationError(field: "\(label)data", "\(label)data is required") }
         let size = data.utf8.count
         guard size <= limits.maxEventBytes else { throw tooLarge(field: "\(label)data", size: size, limits: limits) }

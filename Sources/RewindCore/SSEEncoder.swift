@@ -32,14 +32,6 @@ public enum SSEEncoder {
         out.append(lf)
     }
 
-    /// One frame as a new buffer.
-    public static func frame(id: Int64, type: String, data: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(data.utf8.count + type.utf8.count + 32)
-        appendFrame(id: id, type: type, data: data, to: &out)
-        return out
-    }
-
     /// Appends a comment line (`: text`), which every client ignores; used to flush headers and as heartbeat.
     /// Line endings in `text` are replaced by spaces so a comment stays one line.
     public static func appendComment(_ text: String, to out: inout [UInt8]) {

@@ -99,85 +99,70 @@ public struct SubscriptionBody: Sendable, Equatable {
     }
 
     private static func parseObject(_ scanner: inout JSONScanner) throws -> SubscriptionBody {
-        try scanner.expect(UInt8(ascii: "{"))
         var seen: Set<String> = []
         var streams: [String]?
         var body = SubscriptionBody(streams: [])
         var startMember: String?
-        scanner.skipWhitespace()
-        if scanner.peek() != UInt8(ascii: "}") {
-            while true {
-                scanner.skipWhitespace()
-                guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.fail("expected a member name in double quotes") }
-                let name = try scanner.readString()
-                try scanner.expect(UInt8(ascii: ":"))
-                guard members.contains(name) else {
+        try scanner.forEachMember { name, scanner in
+            guard members.contains(name) else {
+                throw ValidationError(
+                    field: name,
+                    "unknown member \(quoted(name)): a subscription has \(members.map { "'\($0)'" }.joined(separator: ", "))"
+                )
+            }
+            guard seen.insert(name).inserted else { throw ValidationError(field: name, "\(name) is given twice") }
+            let value = try Value.read(&scanner)
+            switch name {
+            case "streams":
+                let list = try value.strings(name)
+                guard !list.isEmpty else {
+                    throw ValidationError(field: name, #"streams must name at least one stream or pattern, e.g. ["orders", "audit.*"]"#)
+                }
+                for (index, pattern) in list.enumerated() {
+                    do {
+                        _ = try EventFilter(patterns: [pattern])
+                    } catch {
+                        throw ValidationError(
+                            field: "streams[\(index)]",
+                            "streams[\(index)] \(quoted(pattern)) is not a stream name or pattern: use a name, a name followed by * or .*, or * alone"
+                        )
+                    }
+                }
+                streams = list
+            case "types":
+                body.types = try value.strings(name)
+                for (index, type) in body.types.enumerated() where !StreamName.isValidEventType(type) {
                     throw ValidationError(
-                        field: name,
-                        "unknown member \(quoted(name)): a subscription has \(members.map { "'\($0)'" }.joined(separator: ", "))"
+                        field: "types[\(index)]",
+                        "types[\(index)] \(quoted(type)) is not a valid event type: 1-100 characters from A-Z a-z 0-9 . _ : -"
                     )
                 }
-                guard seen.insert(name).inserted else { throw ValidationError(field: name, "\(name) is given twice") }
-                let value = try Value.read(&scanner)
+            case "after", "from", "since":
+                if let startMember {
+                    throw ValidationError(
+                        field: name,
+                        "\(name) and \(startMember) are both given: a subscription starts at one of after, from and since"
+                    )
+                }
+                startMember = name
                 switch name {
-                case "streams":
-                    let list = try value.strings(name)
-                    guard !list.isEmpty else {
-                        throw ValidationError(field: name, #"streams must name at least one stream or pattern, e.g. ["orders", "audit.*"]"#)
-                    }
-                    for (index, pattern) in list.enumerated() {
-                        do {
-                            _ = try EventFilter(patterns: [pattern])
-                        } catch {
-                            throw ValidationError(
-                                field: "streams[\(index)]",
-                                "streams[\(index)] \(quoted(pattern)) is not a stream name or pattern: use a name, a name followed by * or .*, or * alone"
-                            )
-                        }
-                    }
-                    streams = list
-                case "types":
-                    body.types = try value.strings(name)
-                    for (index, type) in body.types.enumerated() where !StreamName.isValidEventType(type) {
-                        throw ValidationError(
-                            field: "types[\(index)]",
-                            "types[\(index)] \(quoted(type)) is not a valid event type: 1-100 characters from A-Z a-z 0-9 . _ : -"
-                        )
-                    }
-                case "after", "from", "since":
-                    if let startMember {
-                        throw ValidationError(
-                            field: name,
-                            "\(name) and \(startMember) are both given: a subscription starts at one of after, from and since"
-                        )
-                    }
-                    startMember = name
-                    switch name {
-                    case "after":
-                        body.start = .after(try value.integer(name, minimum: 0))
-                    case "from":
-                        body.start = try StartPosition.parseFrom(try value.string(name), field: name)
-                    default:
-                        body.start = .since(try StartPosition.parseTime(try value.string(name), field: name))
-                    }
-                case "until":
-                    body.until = try StartPosition.parseTime(try value.string(name), field: name)
-                case "limit":
-                    body.limit = Int(try value.integer(name, minimum: 1))
-                case "live":
-                    body.live = try value.boolean(name)
-                default:  // wait
-                    body.wait = try value.number(name)
+                case "after":
+                    body.start = .after(try value.integer(name, minimum: 0))
+                case "from":
+                    body.start = try StartPosition.parseFrom(try value.string(name), field: name)
+                default:
+                    body.start = .since(try StartPosition.parseTime(try value.string(name), field: name))
                 }
-                scanner.skipWhitespace()
-                if scanner.peek() == UInt8(ascii: ",") {
-                    try scanner.expect(UInt8(ascii: ","))
-                } else {
-                    break
-                }
+            case "until":
+                body.until = try StartPosition.parseTime(try value.string(name), field: name)
+            case "limit":
+                body.limit = Int(try value.integer(name, minimum: 1))
+            case "live":
+                body.live = try value.boolean(name)
+            default:  // wait
+                body.wait = try value.number(name)
             }
         }
-        try scanner.expect(UInt8(ascii: "}"))
         guard let streams else {
             throw ValidationError(field: "streams", #"streams is required: the streams to follow, e.g. {"streams": ["orders", "audit.*"]}"#)
         }

@@ -54,15 +54,22 @@ struct SSEEncoderTests {
         }
     }
 
+    /// One frame as the server writes it, as text.
+    private func frame(id: Int64, type: String, data: String) -> String {
+        var out: [UInt8] = []
+        SSEEncoder.appendFrame(id: id, type: type, data: data, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     @Test("message type is left out, others are named")
     func eventLine() {
-        #expect(String(decoding: SSEEncoder.frame(id: 1, type: "message", data: "a"), as: UTF8.self) == "id: 1\ndata: a\n\n")
+        #expect(frame(id: 1, type: "message", data: "a") == "id: 1\ndata: a\n\n")
         #expect(
-            String(decoding: SSEEncoder.frame(id: 12, type: "order.created", data: "a\nb"), as: UTF8.self)
+            frame(id: 12, type: "order.created", data: "a\nb")
                 == "id: 12\nevent: order.created\ndata: a\ndata: b\n\n"
         )
         #expect(
-            String(decoding: SSEEncoder.frame(id: 3, type: "message", data: "a\r\nb\rc"), as: UTF8.self) == "id: 3\ndata: a\ndata: b\ndata: c\n\n"
+            frame(id: 3, type: "message", data: "a\r\nb\rc") == "id: 3\ndata: a\ndata: b\ndata: c\n\n"
         )
     }
 
