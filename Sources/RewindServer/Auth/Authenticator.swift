@@ -8,89 +8,6 @@ import JWTKit
     import Foundation
 #endif
 
-/// The key tokens are verified with (`--jwt-secret`, `--jwt-secret-file`, `REWIND_JWT_SECRET`, `--jwt-public-key`)
-/// or signed with (`rewind token`).
-public enum TokenKey: Sendable {
-    /// HS256 with a shared secret.
-    case secret(String)
-    /// RS256 or ES256 (P-256) with a public key in PEM, which only verifies; which algorithm is read from the key.
-    case publicKey(pem: String)
-    /// The private half, which signs (and verifies).
-    case privateKey(pem: String)
-
-    /// The key in a jwt-kit collection, as its one default key.
-    func collection() async throws -> JWTKeyCollection {
-        let keys = JWTKeyCollection()
-        switch self {
-        case .secret(let secret):
-            try AuthConfigurationError.check(secret: secret)
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        case .publicKey(let pem):
-            if let rsa = try? Insecure.RSA.PublicKey(pem: pem) {
-                await keys.add(rsa: rsa, digestAlgorithm: .sha256)
-            } else if let ecdsa = try? ES256PublicKey(pem: pem) {
-                await keys.add(ecdsa: ecdsa)
-            } else {
-                throw AuthConfigurationError("the JWT public key is neither an RSA nor a P-256 (ES256) public key in PEM")
-            }
-        case .privateKey(let pem):
-            if let rsa = try? Insecure.RSA.PrivateKey(pem: pem) {
-                await keys.add(rsa: rsa, digestAlgorithm: .sha256)
-            } else if let ecdsa = try? ES256PrivateKey(pem: pem) {
-                await keys.add(ecdsa: ecdsa)
-            } else {
-                throw AuthConfigurationError("the private key is neither an RSA nor a P-256 (ES256) private key in PEM")
-            }
-        }
-        return keys
-    }
-}
-
-/// Why a request was refused by auth; answered as problem+json with `WWW-Authenticate` (RFC 6750).
-public enum AuthError: Error, Equatable, CustomStringConvertible {
-    /// No token in any of the places a token may be: 401.
-    case missingToken
-    /// A token that does not verify, is expired, or is malformed: 401. `source` names where the token was found:
-    /// the `Authorization` header, the `rewind_token` cookie or the `access_token` query parameter.
-    case invalidToken(String, source: String = "Authorization")
-    /// A valid token without the scope the request needs: 403.
-    case insufficientScope(String, String)
-
-    public var description: String {
-        switch self {
-        case .missingToken:
-            "a token is required: send Authorization: Bearer <token>, the rewind_token cookie or the access_token query parameter"
-        case .invalidToken(let reason, let source): "invalid token in \(source): \(reason)"
-        case .insufficientScope(_, let reason): reason
-        }
-    }
-
-    var problem: Problem {
-        switch self {
-        case .missingToken:
-            Problem(.unauthorized, description, field: "Authorization", headers: [.wwwAuthenticate: #"Bearer realm="rewind""#])
-        case .invalidToken(let reason, let source):
-            Problem(
-                .unauthorized,
-                description,
-                field: source,
-                headers: [.wwwAuthenticate: #"Bearer realm="rewind", error="invalid_token", error_description="\#(Self.quotable(reason))""#]
-            )
-        case .insufficientScope(let scope, _):
-            Problem(
-                .forbidden,
-                description,
-                headers: [.wwwAuthenticate: #"Bearer realm="rewind", error="insufficient_scope", scope="\#(scope)""#]
-            )
-        }
-    }
-
-    /// RFC 6750 error descriptions are a restricted ASCII set without quotes or backslashes.
-    private static func quotable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value <= 0x7E && $0 != "\"" && $0 != "\\" }))
-    }
-}
-
 /// Finds a request's token and verifies it: `Authorization: Bearer`, then the `rewind_token` cookie, then the
 /// `access_token` query parameter (EventSource cannot set headers); the first present wins, so a bad header is
 /// never rescued by a cookie.
@@ -165,29 +82,10 @@ public struct Authenticator: Sendable {
     }
 }
 
-/// A key that cannot be used; `rewind serve` refuses to start with it.
-public struct AuthConfigurationError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-
-    /// HS256 keys shorter than the hash are weak (and jwt-kit refuses them).
-    static func check(secret: String) throws(AuthConfigurationError) {
-        guard secret.utf8.count >= 32 else {
-            throw AuthConfigurationError(
-                "the JWT secret has \(secret.utf8.count) bytes; HS256 needs at least 32 (make one with: head -c 32 /dev/urandom | base64)"
-            )
-        }
-    }
-}
-
 extension Substring {
     fileprivate var trimmingSpaces: Substring {
         let start = firstIndex { $0 != " " && $0 != "\t" } ?? endIndex
         let end = lastIndex { $0 != " " && $0 != "\t" }.map(index(after:)) ?? start
         return self[start..<end]
     }
-}
-
-extension HTTPField.Name {
-    static let wwwAuthenticate = Self("WWW-Authenticate")!
 }
