@@ -380,3 +380,12 @@ def json_answer(answer):
     except ValueError:
         parsed = None
     return status, parsed, response_headers
+
+
+def http_request_or_fail(port, method, path, body=None, headers=None, timeout=5, ssl_context=None):
+    """`http_request` for a request that must be answered: (status, body, headers), or TestFailure naming the
+    request when nothing answers."""
+    answer = http_request(port, method, path, body=body, headers=headers, timeout=timeout, ssl_context=ssl_context)
+    if answer is None:
+        raise TestFailure(f"{method} {path} on port {port}: no answer (connection refused, reset or timed out)")
+    return answer
