@@ -15,7 +15,6 @@ has a timeout and every loop a bound; stops only the processes it started.
 """
 import argparse
 import copy
-import http.client
 import json
 import math
 import os
@@ -31,7 +30,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from devtools import Rewind, TestFailure, free_port, http_get, stop_process, wait_until  # noqa: E402
+from rewindtest import (Rewind, SSESubscriber, TestFailure, free_port, http_get, http_request,  # noqa: E402
+                        http_request_or_fail, stop_process, wait_until)
 
 SUBSCRIBERS = 4
 LOAD_SECONDS = 90  # the longest the load runs; it stops as soon as the queries are done
@@ -89,13 +89,8 @@ def concrete(expression):
 
 
 def prometheus_api(port, path, params):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", f"{path}?{urllib.parse.urlencode(params)}")
-        response = connection.getresponse()
-        body = json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
+    _, answer, _ = http_request_or_fail(port, "GET", f"{path}?{urllib.parse.urlencode(params)}", timeout=10)
+    body = json.loads(answer or b"{}")
     if body.get("status") != "success":
         raise TestFailure(f"Prometheus refused {params}: {body.get('errorType')}: {body.get('error')}")
     return body["data"]
@@ -130,61 +125,49 @@ class Load:
         self.port = port
         self.stop = threading.Event()
         self.published = 0
-        self.received = [0] * SUBSCRIBERS
-        self.errors = []
-        self.threads = [threading.Thread(target=self.publish, daemon=True)]
-        self.threads += [threading.Thread(target=self.subscribe, args=(i,), daemon=True) for i in range(SUBSCRIBERS)]
+        self.publish_errors = []
+        self.thread = threading.Thread(target=self.publish, daemon=True)
+        # A subscriber that gets no event for 5 s (the publisher sends about 100 a second) counts as failed.
+        self.subscribers = [SSESubscriber(port, "/v1/events?stream=load-*", idle=5, timeout=1)
+                            for _ in range(SUBSCRIBERS)]
 
     def start(self):
-        for thread in self.threads:
-            thread.start()
+        self.thread.start()
+        for subscriber in self.subscribers:
+            subscriber.start()
 
     def publish(self):
         deadline = time.monotonic() + LOAD_SECONDS
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            n = 0
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                stream = f"load-{n % 3}"
-                size = 1 + n % 5
-                body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(size))
-                connection.request("POST", f"/v1/streams/{stream}/events", body=body,
-                                   headers={"Content-Type": "application/x-ndjson"})
-                response = connection.getresponse()
-                response.read()
-                if response.status != 201:
-                    self.errors.append(f"publish answered {response.status}")
-                    return
-                self.published += size
-                n += 1
-                time.sleep(0.01)
-        except OSError as error:
-            self.errors.append(f"publisher: {error}")
-        finally:
-            connection.close()
+        n = 0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            stream = f"load-{n % 3}"
+            size = 1 + n % 5
+            body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(size))
+            answer = http_request(self.port, "POST", f"/v1/streams/{stream}/events", body=body.encode(),
+                                  headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+            if answer is None:
+                self.publish_errors.append("publisher: no answer")
+                return
+            if answer[0] != 201:
+                self.publish_errors.append(f"publish answered {answer[0]}")
+                return
+            self.published += size
+            n += 1
+            time.sleep(0.01)
 
-    def subscribe(self, index):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            connection.request("GET", "/v1/events?stream=load-*", headers={"Accept": "text/event-stream"})
-            response = connection.getresponse()
-            while not self.stop.is_set():
-                chunk = response.read1(65536)
-                if not chunk:
-                    return
-                self.received[index] += chunk.count(b"\nid: ") + chunk.startswith(b"id: ")
-        except TimeoutError:
-            if not self.stop.is_set():
-                self.errors.append(f"subscriber {index} got nothing for 5 s")
-        except OSError as error:
-            if not self.stop.is_set():
-                self.errors.append(f"subscriber {index}: {error}")
-        finally:
-            connection.close()
+    @property
+    def errors(self):
+        return self.publish_errors + [f"subscriber {index}: {subscriber.error}" for index, subscriber
+                                      in enumerate(self.subscribers) if subscriber.error]
+
+    def received(self):
+        return sum(subscriber.count() for subscriber in self.subscribers)
 
     def finish(self):
         self.stop.set()
-        for thread in self.threads:
+        for subscriber in self.subscribers:
+            subscriber.stop()
+        for thread in [self.thread, *self.subscribers]:
             thread.join(timeout=15)
 
 
@@ -259,7 +242,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} {title}: {expression}\n      -> {shown}")
             if not ok:
                 failures.append(f"{title}: {expression}")
-        print(f"load: {load.published} events published, {sum(load.received)} received by {SUBSCRIBERS} subscribers")
+        print(f"load: {load.published} events published, {load.received()} received by {SUBSCRIBERS} subscribers")
         if failures:
             raise TestFailure(f"{len(failures)} dashboard expression(s) returned no data:\n  " + "\n  ".join(failures))
         print(f"prometheus-test: all {len(expressions)} dashboard expressions returned data")
