@@ -24,7 +24,6 @@ Standard library only; only talks to 127.0.0.1; every wait is bounded; stops onl
 """
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import shutil
@@ -34,7 +33,8 @@ import tempfile
 import threading
 import time
 
-from devtools import Rewind, TestFailure, free_port, start_chromium, wait_until
+from devtools import start_chromium
+from rewindtest import Rewind, SSESubscriber, TestFailure, free_port, http_request_or_fail, wait_until
 
 WIDE = (1280, 900)
 NARROW = (390, 844)
@@ -45,17 +45,11 @@ def api(port, method, path, body=None, headers=None, token=None):
     headers = dict(headers or {})
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    status, payload, _ = http_request_or_fail(port, method, path, body=body, headers=headers, timeout=10)
     try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        payload = response.read()
-    finally:
-        connection.close()
-    try:
-        return response.status, json.loads(payload)
+        return status, json.loads(payload)
     except ValueError:
-        return response.status, payload.decode(errors="replace")
+        return status, payload.decode(errors="replace")
 
 
 def publish_api(port, stream, data, event_type=None, token=None):
@@ -222,10 +216,12 @@ class Load:
         self.port = port
         self.stop = threading.Event()
         self.published = 0
-        self.errors = []
-        self.threads = [threading.Thread(target=self.publish, daemon=True)]
-        self.threads += [threading.Thread(target=self.subscribe, daemon=True) for _ in range(subscribers)]
-        for thread in self.threads:
+        self.publish_errors = []
+        self.thread = threading.Thread(target=self.publish, daemon=True)
+        # A subscriber that gets no event for 5 s (the publisher sends about 100 a second) counts as failed.
+        self.subscribers = [SSESubscriber(port, "/v1/events?stream=load.*", idle=5, timeout=1)
+                            for _ in range(subscribers)]
+        for thread in [self.thread, *self.subscribers]:
             thread.start()
 
     def publish(self):
@@ -237,28 +233,22 @@ class Load:
             status, answer = api(self.port, "POST", f"/v1/streams/{stream}/events", body,
                                  {"Content-Type": "application/x-ndjson"})
             if status != 201:
-                self.errors.append(f"publish answered {status}: {answer}")
+                self.publish_errors.append(f"publish answered {status}: {answer}")
                 return
             self.published += 1 + n % 4
             n += 1
             time.sleep(0.02)
 
-    def subscribe(self):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            connection.request("GET", "/v1/events?stream=load.*", headers={"Accept": "text/event-stream"})
-            response = connection.getresponse()
-            while not self.stop.is_set() and response.read1(65536):
-                pass
-        except OSError as error:
-            if not self.stop.is_set():
-                self.errors.append(f"subscriber: {error}")
-        finally:
-            connection.close()
+    @property
+    def errors(self):
+        return self.publish_errors + [f"subscriber: {subscriber.error}" for subscriber in self.subscribers
+                                      if subscriber.error]
 
     def finish(self):
         self.stop.set()
-        for thread in self.threads:
+        for subscriber in self.subscribers:
+            subscriber.stop()
+        for thread in [self.thread, *self.subscribers]:
             thread.join(timeout=10)
 
 
