@@ -30,11 +30,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from devtools import start_chromium
-from rewindtest import Rewind, SSESubscriber, TestFailure, free_port, http_request_or_fail, wait_until
+from rewindtest import Load, Rewind, TestFailure, free_port, http_request_or_fail, wait_until
 
 WIDE = (1280, 900)
 NARROW = (390, 844)
@@ -209,49 +208,6 @@ def check_streams_view(console, expected_counts):
                           f"{console.text('streams-status')!r}") from None
 
 
-class Load:
-    """Publishes to a few streams and keeps SSE subscribers reading them, in threads, until stopped (at most 90 s)."""
-
-    def __init__(self, port, subscribers=3):
-        self.port = port
-        self.stop = threading.Event()
-        self.published = 0
-        self.publish_errors = []
-        self.thread = threading.Thread(target=self.publish, daemon=True)
-        # A subscriber that gets no event for 5 s (the publisher sends about 100 a second) counts as failed.
-        self.subscribers = [SSESubscriber(port, "/v1/events?stream=load.*", idle=5, timeout=1)
-                            for _ in range(subscribers)]
-        for thread in [self.thread, *self.subscribers]:
-            thread.start()
-
-    def publish(self):
-        deadline = time.monotonic() + 90
-        n = 0
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            stream = f"load.{('orders', 'chat', 'audit')[n % 3]}"
-            body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(1 + n % 4))
-            status, answer = api(self.port, "POST", f"/v1/streams/{stream}/events", body,
-                                 {"Content-Type": "application/x-ndjson"})
-            if status != 201:
-                self.publish_errors.append(f"publish answered {status}: {answer}")
-                return
-            self.published += 1 + n % 4
-            n += 1
-            time.sleep(0.02)
-
-    @property
-    def errors(self):
-        return self.publish_errors + [f"subscriber: {subscriber.error}" for subscriber in self.subscribers
-                                      if subscriber.error]
-
-    def finish(self):
-        self.stop.set()
-        for subscriber in self.subscribers:
-            subscriber.stop()
-        for thread in [self.thread, *self.subscribers]:
-            thread.join(timeout=10)
-
-
 def overview_legend(console):
     """{chart id: {series label: latest value or None}}, and the y-axis labels of each chart."""
     return console.js("""Object.fromEntries([...document.querySelectorAll('#overview-charts figure')].map((f) => [
@@ -283,7 +239,8 @@ def run_overview(args, binary, workdir, stack, console_factory):
         raise TestFailure(f"the empty state does not say how to publish a first event: {empty!r}")
     console.screenshot("overview-empty")
 
-    load = Load(port)
+    # Publishes to a few streams and keeps SSE subscribers reading them until stopped (at most 90 s).
+    load = Load(port, ["load.orders", "load.chat", "load.audit"], "/v1/events?stream=load.*", subscribers=3).start()
     stack.callback(load.finish)
     expected_units = {"publish-rate": "/s", "deliveries": "/s", "publish-latency": "s", "delivery-lag": "s",
                       "log-size": "B"}

@@ -23,15 +23,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from rewindtest import (Rewind, SSESubscriber, TestFailure, free_port, http_get, http_request,  # noqa: E402
-                        http_request_or_fail, stop_process, wait_until)
+from rewindtest import (Load, Rewind, TestFailure, free_port, http_get, http_request_or_fail,  # noqa: E402
+                        stop_process, wait_until)
 
 SUBSCRIBERS = 4
 LOAD_SECONDS = 90  # the longest the load runs; it stops as soon as the queries are done
@@ -118,59 +116,6 @@ def finite_values(data):
     return values
 
 
-class Load:
-    """Publishers in one thread, and SSE subscribers that stay live and read what arrives; bounded in time."""
-
-    def __init__(self, port):
-        self.port = port
-        self.stop = threading.Event()
-        self.published = 0
-        self.publish_errors = []
-        self.thread = threading.Thread(target=self.publish, daemon=True)
-        # A subscriber that gets no event for 5 s (the publisher sends about 100 a second) counts as failed.
-        self.subscribers = [SSESubscriber(port, "/v1/events?stream=load-*", idle=5, timeout=1)
-                            for _ in range(SUBSCRIBERS)]
-
-    def start(self):
-        self.thread.start()
-        for subscriber in self.subscribers:
-            subscriber.start()
-
-    def publish(self):
-        deadline = time.monotonic() + LOAD_SECONDS
-        n = 0
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            stream = f"load-{n % 3}"
-            size = 1 + n % 5
-            body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(size))
-            answer = http_request(self.port, "POST", f"/v1/streams/{stream}/events", body=body.encode(),
-                                  headers={"Content-Type": "application/x-ndjson"}, timeout=10)
-            if answer is None:
-                self.publish_errors.append("publisher: no answer")
-                return
-            if answer[0] != 201:
-                self.publish_errors.append(f"publish answered {answer[0]}")
-                return
-            self.published += size
-            n += 1
-            time.sleep(0.01)
-
-    @property
-    def errors(self):
-        return self.publish_errors + [f"subscriber {index}: {subscriber.error}" for index, subscriber
-                                      in enumerate(self.subscribers) if subscriber.error]
-
-    def received(self):
-        return sum(subscriber.count() for subscriber in self.subscribers)
-
-    def finish(self):
-        self.stop.set()
-        for subscriber in self.subscribers:
-            subscriber.stop()
-        for thread in [self.thread, *self.subscribers]:
-            thread.join(timeout=15)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", required=True)
@@ -210,8 +155,9 @@ def main():
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "prometheus.log"), "wb"))
         wait_until(lambda: (http_get(prometheus_port, "/-/ready") or (0,))[0] == 200, 30, "Prometheus to be ready")
 
-        load = Load(rewind_port)
-        load.start()
+        # Publishers in one thread, and SSE subscribers that stay live and read what arrives; bounded in time.
+        load = Load(rewind_port, [f"load-{n}" for n in range(3)], "/v1/events?stream=load-*",
+                    subscribers=SUBSCRIBERS, most=5, pause=0.01, seconds=LOAD_SECONDS).start()
 
         def target_up():
             targets = prometheus_api(prometheus_port, "/api/v1/targets", {})["activeTargets"]

@@ -389,3 +389,58 @@ def http_request_or_fail(port, method, path, body=None, headers=None, timeout=5,
     if answer is None:
         raise TestFailure(f"{method} {path} on port {port}: no answer (connection refused, reset or timed out)")
     return answer
+
+
+class Load:
+    """A bounded load for the scripts that need a busy server: a thread publishing NDJSON batches of `tick` events
+    round-robin over `streams` (batch n holds 1 + n % `most` events, then a `pause`), and `subscribers` live
+    `SSESubscriber`s on `subscribe_path`. A publish not answered 201 stops the publisher and a subscriber without an
+    event for 5 s stops: both are listed in `errors`. Everything stops after `seconds` or at `finish()`."""
+
+    def __init__(self, port, streams, subscribe_path, subscribers=3, most=4, pause=0.02, seconds=90):
+        self.port, self.streams, self.most, self.pause, self.seconds = port, streams, most, pause, seconds
+        self.stop = threading.Event()
+        self.published = 0
+        self.publish_errors = []
+        self.thread = threading.Thread(target=self._publish, daemon=True)
+        self.subscribers = [SSESubscriber(port, subscribe_path, idle=5, timeout=1, seconds=seconds)
+                            for _ in range(subscribers)]
+
+    def start(self):
+        for thread in [self.thread, *self.subscribers]:
+            thread.start()
+        return self
+
+    def _publish(self):
+        deadline = time.monotonic() + self.seconds
+        n = 0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            stream = self.streams[n % len(self.streams)]
+            size = 1 + n % self.most
+            body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(size))
+            answer = http_request(self.port, "POST", f"/v1/streams/{stream}/events", body=body.encode(),
+                                  headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+            if answer is None or answer[0] != 201:
+                self.publish_errors.append("publish got no answer" if answer is None else
+                                           f"publish answered {answer[0]}: {answer[1][:200]!r}")
+                return
+            self.published += size
+            n += 1
+            time.sleep(self.pause)
+
+    @property
+    def errors(self):
+        return self.publish_errors + [f"subscriber {index}: {subscriber.error}" for index, subscriber
+                                      in enumerate(self.subscribers) if subscriber.error]
+
+    def received(self):
+        """Events received by all subscribers together."""
+        return sum(subscriber.count() for subscriber in self.subscribers)
+
+    def finish(self):
+        self.stop.set()
+        for subscriber in self.subscribers:
+            subscriber.stop()
+        for thread in [self.thread, *self.subscribers]:
+            if thread.is_alive():
+                thread.join(timeout=15)
