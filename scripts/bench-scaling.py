@@ -10,52 +10,19 @@ Usage: scripts/bench-scaling.py [--binary .build/release/rewind] [--quick]
 Only talks to 127.0.0.1; every run is bounded; the server it starts is stopped by PID.
 """
 import argparse
-import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rewindtest import Rewind, free_port  # noqa: E402
 
 
-class Server:
-    def __init__(self, binary, workdir):
-        self.port = free_port()
-        self.log = open(os.path.join(workdir, "server.log"), "a")
-        self.process = subprocess.Popen(
-            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--db", os.path.join(workdir, "rewind.sqlite")],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        sys.exit("the server did not start")
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}/v1/streams/{{stream}}/events"
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def events_url(server):
+    return f"http://127.0.0.1:{server.port}/v1/streams/{{stream}}/events"
 
 
 def bench(binary, *args, timeout=1800):
@@ -67,7 +34,9 @@ def bench(binary, *args, timeout=1800):
 
 def fresh(binary):
     workdir = tempfile.mkdtemp(prefix="rewind-scaling-")
-    return workdir, Server(binary, workdir)
+    server = Rewind(binary, workdir, free_port(), retry=None, log_name="server.log")
+    server.start(seconds=60)
+    return workdir, server
 
 
 def main():
@@ -83,7 +52,7 @@ def main():
     for subscribers in [100, 500, 1000, 2000]:
         workdir, server = fresh(binary)
         try:
-            r = bench(binary, "fanout", "--publish-url", server.url, "--subscribe-url", server.url, "--subscribers", str(subscribers),
+            r = bench(binary, "fanout", "--publish-url", events_url(server), "--subscribe-url", events_url(server), "--subscribers", str(subscribers),
                       "--rate", "100", "--duration", "10", "--publishers", "16", "--server-pid", str(server.process.pid))
         finally:
             server.stop()
@@ -97,8 +66,8 @@ def main():
     for size in [64, 1024, 16384]:
         workdir, server = fresh(binary)
         try:
-            ingest = bench(binary, "ingest", "--publish-url", server.url, "--connections", "16", "--duration", "5", "--event-size", str(size))
-            replay = bench(binary, "replay", "--publish-url", server.url, "--subscribe-url", server.url + "?from=earliest",
+            ingest = bench(binary, "ingest", "--publish-url", events_url(server), "--connections", "16", "--duration", "5", "--event-size", str(size))
+            replay = bench(binary, "replay", "--publish-url", events_url(server), "--subscribe-url", events_url(server) + "?from=earliest",
                            "--events", "20000", "--batch", "100", "--event-size", str(size), "--stream", "sized")
         finally:
             server.stop()
@@ -116,16 +85,16 @@ def main():
         for target in sizes:
             if target > stored:
                 # Untimed: fill the log with NDJSON batches of 1 000 up to the next size.
-                bench(binary, "ingest", "--publish-url", server.url, "--connections", "8", "--duration", "3600",
+                bench(binary, "ingest", "--publish-url", events_url(server), "--connections", "8", "--duration", "3600",
                       "--batch", "1000", "--events", str(target - stored), "--stream", "filler", timeout=3600)
                 stored = target
-            ingest = bench(binary, "ingest", "--publish-url", server.url, "--connections", "64", "--duration", "5",
+            ingest = bench(binary, "ingest", "--publish-url", events_url(server), "--connections", "64", "--duration", "5",
                            "--stream", f"ingest{target}")
-            stream = bench(binary, "replay", "--publish-url", server.url, "--subscribe-url", server.url + "?from=earliest",
+            stream = bench(binary, "replay", "--publish-url", events_url(server), "--subscribe-url", events_url(server) + "?from=earliest",
                            "--events", "100000", "--batch", "1000", "--stream", f"replay{target}")
             total = stored + int(ingest["events"]) + 100_000
             whole = bench(binary, "replay", "--subscribe-url", "http://127.0.0.1:%d/v1/events?stream=*&from=earliest" % server.port,
-                          "--publish-url", server.url, "--events", str(total), "--no-preload", "--stream", "all")
+                          "--publish-url", events_url(server), "--events", str(total), "--no-preload", "--stream", "all")
             print(f"| {target:,} | {ingest['events_per_second']:,.0f} | {stream['events_per_second']:,.0f} | "
                   f"{whole['events_per_second']:,.0f} ({whole['received']:,} events) |", flush=True)
             stored = total

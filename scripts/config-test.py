@@ -14,7 +14,6 @@ one JSON object per line with the same dotted keys. Standard library only; only 
 processes it started.
 """
 import argparse
-import http.client
 import json
 import os
 import shutil
@@ -25,74 +24,57 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from devtools import TestFailure, free_port, http_get, stop_process, wait_until  # noqa: E402
+from rewindtest import Rewind, TestFailure, free_port, http_request_or_fail  # noqa: E402
 
 SECRET = "config-test-secret-0123456789abcdef0123456789"
 TOKEN = "config-test-token-fedcba9876543210"
 
 
-class Server:
-    def __init__(self, binary, workdir, name, args=(), env=None):
-        self.port = free_port()
-        self.log_path = os.path.join(workdir, f"{name}.log")
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}
-        environment.update(env or {})
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [binary, "serve", "--port", str(self.port), "--db", os.path.join(workdir, f"{name}.sqlite"), *args],
-                stdout=log, stderr=subprocess.STDOUT, env=environment)
-        wait_until(self.healthy, 30, f"{name} to answer /healthz")
+def start_server(binary, workdir, name, args=(), env=None):
+    """`rewind serve` on `{name}.sqlite`, configured only by `args`, `env` and what they name (no REWIND_ variable
+    of this process, no --host or --retry of the test's own)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}
+    environment.update(env or {})
+    server = Rewind(binary, workdir, free_port(), args, db=os.path.join(workdir, f"{name}.sqlite"),
+                    log_name=f"{name}.log", env=environment, retry=None, host=None)
+    server.start()
+    return server
 
-    def healthy(self):
-        if self.process.poll() is not None:
-            raise TestFailure(f"server exited at start with {self.process.returncode}: {self.log()}")
-        answer = http_get(self.port, "/healthz")
-        return answer is not None and answer[0] == 200
 
-    def log(self):
-        with open(self.log_path, errors="replace") as file:
-            return file.read()
+def request(server, method, path, body=None, headers=None):
+    return http_request_or_fail(server.port, method, path, body=body, headers=headers)[:2]
 
-    def stop(self):
-        stop_process(self.process)
 
-    def request(self, method, path, body=None, headers=None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
+def publish_size(server, size):
+    return request(server, "POST", "/v1/streams/sizes/events", body=b"x" * size,
+                   headers={"Content-Type": "text/plain"})[0]
 
-    def publish_size(self, size):
-        return self.request("POST", "/v1/streams/sizes/events", body=b"x" * size,
-                            headers={"Content-Type": "text/plain"})[0]
 
-    def stream_start(self, seconds):
-        """(retry value, seconds until the first heartbeat comment or None) of a live SSE stream."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=seconds + 2) as s:
-            s.sendall(b"GET /v1/streams/quiet/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            started = time.monotonic()
-            data = b""
-            heartbeat = None
-            s.settimeout(0.2)
-            while time.monotonic() - started < seconds:
-                try:
-                    chunk = s.recv(4096)
-                except socket.timeout:
-                    continue
-                if not chunk:
-                    break
-                data += chunk
-                body = data.split(b"\r\n\r\n", 1)[-1]
-                # The opening frame is "retry: N", ": rewind" and a blank line; a later bare ":" line is a heartbeat.
-                if b"\n:\n" in body.split(b": rewind\n", 1)[-1] or b"\n:\r\n" in body:
-                    heartbeat = time.monotonic() - started
-                    break
-        text = data.decode(errors="replace")
-        retry = next((int(line[7:]) for line in text.splitlines() if line.startswith("retry: ")), None)
-        return retry, heartbeat
+def stream_start(server, seconds):
+    """(retry value, seconds until the first heartbeat comment or None) of a live SSE stream. Read raw: the retry
+    line and the heartbeat comments are what is checked, and an SSE reader skips both."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=seconds + 2) as s:
+        s.sendall(b"GET /v1/streams/quiet/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        started = time.monotonic()
+        data = b""
+        heartbeat = None
+        s.settimeout(0.2)
+        while time.monotonic() - started < seconds:
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            data += chunk
+            body = data.split(b"\r\n\r\n", 1)[-1]
+            # The opening frame is "retry: N", ": rewind" and a blank line; a later bare ":" line is a heartbeat.
+            if b"\n:\n" in body.split(b": rewind\n", 1)[-1] or b"\n:\r\n" in body:
+                heartbeat = time.monotonic() - started
+                break
+    text = data.decode(errors="replace")
+    retry = next((int(line[7:]) for line in text.splitlines() if line.startswith("retry: ")), None)
+    return retry, heartbeat
 
 
 def check_precedence(binary, workdir):
@@ -108,9 +90,9 @@ def check_precedence(binary, workdir):
         ("flag", flags, environment, 750, True, [(250, 201), (350, 413)]),
     ]
     for name, args, env, retry, heartbeat, sizes in cases:
-        server = Server(binary, workdir, name, ["--config", config, *args], env)
+        server = start_server(binary, workdir, name, ["--config", config, *args], env)
         try:
-            seen_retry, seen_heartbeat = server.stream_start(2.5 if heartbeat else 3.0)
+            seen_retry, seen_heartbeat = stream_start(server, 2.5 if heartbeat else 3.0)
             if seen_retry != retry:
                 raise TestFailure(f"{name}: the stream says retry: {seen_retry}, expected {retry}")
             if heartbeat and seen_heartbeat is None:
@@ -118,7 +100,7 @@ def check_precedence(binary, workdir):
             if not heartbeat and seen_heartbeat is not None:
                 raise TestFailure(f"{name}: a heartbeat after {seen_heartbeat:.1f} s (the environment says 30 s)")
             for size, status in sizes:
-                got = server.publish_size(size)
+                got = publish_size(server, size)
                 if got != status:
                     raise TestFailure(f"{name}: a {size}-byte event got {got}, expected {status}")
         finally:
@@ -151,17 +133,17 @@ def check_secrets(binary, workdir):
         raise TestFailure(f"--print-config failed or does not show where jwt-secret came from: {out}")
     if SECRET in out or "db-password-42" in out:
         raise TestFailure(f"--print-config shows a secret:\n{out}")
-    server = Server(binary, workdir, "secret", ["--log-level", "trace"], {"REWIND_JWT_SECRET": SECRET})
+    server = start_server(binary, workdir, "secret", ["--log-level", "trace"], {"REWIND_JWT_SECRET": SECRET})
     try:
-        status, _ = server.request("GET", f"/v1/streams/a/events?access_token={TOKEN}",
-                                   headers={"Accept": "application/json"})
-        status2, _ = server.request("GET", "/v1/streams/a/events", headers={"Accept": "application/json",
-                                                                           "Authorization": f"Bearer {TOKEN}"})
+        status, _ = request(server, "GET", f"/v1/streams/a/events?access_token={TOKEN}",
+                            headers={"Accept": "application/json"})
+        status2, _ = request(server, "GET", "/v1/streams/a/events", headers={"Accept": "application/json",
+                                                                             "Authorization": f"Bearer {TOKEN}"})
         if status != 401 or status2 != 401:
             raise TestFailure(f"the environment's secret did not turn auth on: {status}, {status2}")
     finally:
         server.stop()
-    log = server.log()
+    log = server.log_text()
     if SECRET in log or TOKEN in log:
         raise TestFailure(f"the log shows the secret or a token:\n{log}")
     print("  a secret from the environment: redacted in --print-config, absent from the log, and so are tokens")
@@ -171,17 +153,17 @@ def check_proxies_and_json(binary, workdir):
     forwarded = [({"X-Forwarded-For": "203.0.113.7"}, "203.0.113.7"),
                  ({"X-Forwarded-For": "198.51.100.9, 203.0.113.8, 127.0.0.1"}, "203.0.113.8"),
                  ({"Forwarded": 'for="[2001:db8::1]:4711";proto=https'}, "2001:db8::1")]
-    trusted = Server(binary, workdir, "trusted", ["--trusted-proxy", "127.0.0.0/8", "--log-format", "json"])
-    untrusted = Server(binary, workdir, "untrusted", ["--trusted-proxy", "10.0.0.0/8"])
+    trusted = start_server(binary, workdir, "trusted", ["--trusted-proxy", "127.0.0.0/8", "--log-format", "json"])
+    untrusted = start_server(binary, workdir, "untrusted", ["--trusted-proxy", "10.0.0.0/8"])
     try:
         for headers, _ in forwarded:
-            trusted.request("GET", "/v1/streams", headers=headers)
-            untrusted.request("GET", "/v1/streams", headers=headers)
+            request(trusted, "GET", "/v1/streams", headers=headers)
+            request(untrusted, "GET", "/v1/streams", headers=headers)
     finally:
         trusted.stop()
         untrusted.stop()
     records = []
-    for line in trusted.log().splitlines():
+    for line in trusted.log_text().splitlines():
         try:
             records.append(json.loads(line))
         except ValueError:
@@ -193,7 +175,7 @@ def check_proxies_and_json(binary, workdir):
                           f"{[client for _, client in forwarded]}")
     if not all("http.status" in r and "http.duration_ms" in r and "level" in r for r in requests):
         raise TestFailure(f"JSON request lines lack the usual keys: {requests}")
-    text = untrusted.log()
+    text = untrusted.log_text()
     lines = [line for line in text.splitlines() if "http.path=/v1/streams " in line]
     if len(lines) != len(forwarded) or not all("client.address=127.0.0.1" in line for line in lines):
         raise TestFailure(f"from a peer outside --trusted-proxy the forwarding headers were believed:\n{text}")

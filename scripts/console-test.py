@@ -24,17 +24,16 @@ Standard library only; only talks to 127.0.0.1; every wait is bounded; stops onl
 """
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from devtools import Rewind, TestFailure, free_port, start_chromium, wait_until
+from devtools import start_chromium
+from rewindtest import Load, Rewind, TestFailure, free_port, http_request_or_fail, wait_until
 
 WIDE = (1280, 900)
 NARROW = (390, 844)
@@ -45,17 +44,11 @@ def api(port, method, path, body=None, headers=None, token=None):
     headers = dict(headers or {})
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    status, payload, _ = http_request_or_fail(port, method, path, body=body, headers=headers, timeout=10)
     try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        payload = response.read()
-    finally:
-        connection.close()
-    try:
-        return response.status, json.loads(payload)
+        return status, json.loads(payload)
     except ValueError:
-        return response.status, payload.decode(errors="replace")
+        return status, payload.decode(errors="replace")
 
 
 def publish_api(port, stream, data, event_type=None, token=None):
@@ -215,53 +208,6 @@ def check_streams_view(console, expected_counts):
                           f"{console.text('streams-status')!r}") from None
 
 
-class Load:
-    """Publishes to a few streams and keeps SSE subscribers reading them, in threads, until stopped (at most 90 s)."""
-
-    def __init__(self, port, subscribers=3):
-        self.port = port
-        self.stop = threading.Event()
-        self.published = 0
-        self.errors = []
-        self.threads = [threading.Thread(target=self.publish, daemon=True)]
-        self.threads += [threading.Thread(target=self.subscribe, daemon=True) for _ in range(subscribers)]
-        for thread in self.threads:
-            thread.start()
-
-    def publish(self):
-        deadline = time.monotonic() + 90
-        n = 0
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            stream = f"load.{('orders', 'chat', 'audit')[n % 3]}"
-            body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(1 + n % 4))
-            status, answer = api(self.port, "POST", f"/v1/streams/{stream}/events", body,
-                                 {"Content-Type": "application/x-ndjson"})
-            if status != 201:
-                self.errors.append(f"publish answered {status}: {answer}")
-                return
-            self.published += 1 + n % 4
-            n += 1
-            time.sleep(0.02)
-
-    def subscribe(self):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            connection.request("GET", "/v1/events?stream=load.*", headers={"Accept": "text/event-stream"})
-            response = connection.getresponse()
-            while not self.stop.is_set() and response.read1(65536):
-                pass
-        except OSError as error:
-            if not self.stop.is_set():
-                self.errors.append(f"subscriber: {error}")
-        finally:
-            connection.close()
-
-    def finish(self):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=10)
-
-
 def overview_legend(console):
     """{chart id: {series label: latest value or None}}, and the y-axis labels of each chart."""
     return console.js("""Object.fromEntries([...document.querySelectorAll('#overview-charts figure')].map((f) => [
@@ -293,7 +239,8 @@ def run_overview(args, binary, workdir, stack, console_factory):
         raise TestFailure(f"the empty state does not say how to publish a first event: {empty!r}")
     console.screenshot("overview-empty")
 
-    load = Load(port)
+    # Publishes to a few streams and keeps SSE subscribers reading them until stopped (at most 90 s).
+    load = Load(port, ["load.orders", "load.chat", "load.audit"], "/v1/events?stream=load.*", subscribers=3).start()
     stack.callback(load.finish)
     expected_units = {"publish-rate": "/s", "deliveries": "/s", "publish-latency": "s", "delivery-lag": "s",
                       "log-size": "B"}

@@ -15,12 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from devtools import Rewind, TestFailure, free_port, wait_until  # noqa: E402
+from rewindtest import Rewind, TestFailure, free_port, http_request_or_fail, json_answer, wait_until  # noqa: E402
 
 TMPFS_SIZE = "8m"
 EVENT_BYTES = 4000
@@ -28,13 +26,8 @@ MAX_PUBLISHES = 20_000  # far more than fit: the loop ends at the first 503
 
 
 def request(port, method, path, body=None, headers=None):
-    """(status, headers, parsed JSON body or None)."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            return answer.status, answer.headers, json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, json.loads(error.read() or b"null")
+    """(status, parsed JSON body or None, headers with lower-case names)."""
+    return json_answer(http_request_or_fail(port, method, path, body=body, headers=headers, timeout=30))
 
 
 def publish(port, n):
@@ -73,7 +66,7 @@ def run(binary, mountpoint):
             raise TestFailure(f"/readyz answered {status} on an empty disk")
         acknowledged = []
         for n in range(5):
-            status, _, body = publish(port, n)
+            status, body, _ = publish(port, n)
             if status != 201:
                 raise TestFailure(f"publish before the disk filled answered {status}: {body}")
             acknowledged.append(body["first_id"])
@@ -82,13 +75,13 @@ def run(binary, mountpoint):
         print(f"disk-full-test: filled the file system with {size} bytes", flush=True)
         refused = None
         for n in range(5, MAX_PUBLISHES):
-            status, headers, body = publish(port, n)
+            status, body, headers = publish(port, n)
             if status == 201:
                 acknowledged.append(body["first_id"])
                 continue
             if status != 503:
                 raise TestFailure(f"publish on a full disk answered {status}, expected 503: {body}")
-            if headers.get("Retry-After") is None or headers.get("Content-Type") != "application/problem+json":
+            if headers.get("retry-after") is None or headers.get("content-type") != "application/problem+json":
                 raise TestFailure(f"503 without Retry-After or problem+json: {dict(headers)}")
             refused = body
             break
@@ -96,7 +89,7 @@ def run(binary, mountpoint):
             raise TestFailure(f"{MAX_PUBLISHES} publishes all succeeded on a full {TMPFS_SIZE} file system")
         print(f"disk-full-test: {len(acknowledged)} acknowledged, then 503: {refused['detail']}", flush=True)
         for _ in range(3):
-            status, _, body = request(port, "GET", "/readyz")
+            status, body, _ = request(port, "GET", "/readyz")
             if status != 503:
                 raise TestFailure(f"/readyz answered {status} while the disk is full: {body}")
             if "full" not in body.get("detail", ""):
@@ -108,11 +101,11 @@ def run(binary, mountpoint):
         print(f"disk-full-test: /readyz 503 while full: {body['detail']}", flush=True)
         os.remove(filler)
         wait_until(lambda: request(port, "GET", "/readyz")[0] == 200, 15, "/readyz to answer 200 once space is freed")
-        status, _, body = publish(port, 99_999_999)
+        status, body, _ = publish(port, 99_999_999)
         if status != 201:
             raise TestFailure(f"publish after space was freed answered {status}: {body}")
         acknowledged.append(body["first_id"])
-        status, _, page = request(port, "GET", "/v1/streams/full/events?after=0&limit=10000",
+        status, page, _ = request(port, "GET", "/v1/streams/full/events?after=0&limit=10000",
                                   headers={"Accept": "application/json"})
         ids = [event["id"] for event in page["events"]]
         if ids != acknowledged:

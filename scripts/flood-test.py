@@ -60,55 +60,24 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rewindtest import Rewind, SSEReader, TestFailure, free_port, http_request_or_fail  # noqa: E402
+
 HOST = "127.0.0.1"
 STREAMS = ["flood.a", "flood.b"]
 MAX_BODY = 1 << 20
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, binary, workdir, max_body_bytes, extra_args=()):
-        self.port = free_port()
-        self.db = os.path.join(workdir, "rewind.sqlite")
-        self.log_path = os.path.join(workdir, "server.log")
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [binary, "serve", "--host", HOST, "--port", str(self.port), "--db", self.db,
-             "--max-body-bytes", str(max_body_bytes), "--max-event-bytes", str(64 * 1024), "--heartbeat", "1", *extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"server exited early with {self.process.returncode}; see {self.log_path}")
-            try:
-                connection = http.client.HTTPConnection(HOST, self.port, timeout=1)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    connection.close()
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise SystemExit("server did not become healthy within 30 s")
-
-    def alive(self):
-        return self.process.poll() is None
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+def start_server(binary, workdir, max_body_bytes, extra_args=()):
+    server = Rewind(binary, workdir, free_port(), ["--max-body-bytes", str(max_body_bytes), "--max-event-bytes",
+                                                   str(64 * 1024), "--heartbeat", "1", *extra_args],
+                    retry=None, log_name="server.log")
+    try:
+        server.start()
+    except TestFailure as failure:
+        server.stop()
+        raise SystemExit(f"flood-test: {failure}; see {server.log_path}")
+    return server
 
 
 # MARK: - Valid traffic
@@ -172,64 +141,13 @@ class Publishers:
         connection.close()
 
 
-class ChunkedSSE:
-    """Reads an SSE response off a raw socket: status line, headers, chunked body, `id:` lines."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.raw = b""
-        self.body = b""
-        self.headers_done = False
-        self.status = None
-        self.chunked = False
-        self.ended = False
-
-    def feed(self, data):
-        self.raw += data
-        if not self.headers_done:
-            end = self.raw.find(b"\r\n\r\n")
-            if end < 0:
-                return []
-            head = self.raw[:end].decode("latin-1")
-            self.raw = self.raw[end + 4:]
-            self.headers_done = True
-            self.status = int(head.split(" ", 2)[1])
-            self.chunked = "transfer-encoding: chunked" in head.lower()
-        if self.chunked:
-            while True:
-                line_end = self.raw.find(b"\r\n")
-                if line_end < 0:
-                    break
-                size = int(self.raw[:line_end].split(b";")[0], 16)
-                if size == 0:
-                    self.ended = True
-                    break
-                if len(self.raw) < line_end + 2 + size + 2:
-                    break
-                self.body += self.raw[line_end + 2:line_end + 2 + size]
-                self.raw = self.raw[line_end + 2 + size + 2:]
-        else:
-            self.body += self.raw
-            self.raw = b""
-        ids = []
-        while True:
-            line_end = self.body.find(b"\n")
-            if line_end < 0:
-                break
-            line = self.body[:line_end]
-            self.body = self.body[line_end + 1:]
-            if line.startswith(b"id: "):
-                ids.append(int(line[4:]))
-        return ids
-
-
 class Subscriber(threading.Thread):
-    def __init__(self, port, name, query, streams, reconnect_every=None, extra_headers=""):
+    def __init__(self, port, name, query, streams, reconnect_every=None, headers=None):
         super().__init__(daemon=True)
         self.port = port
         self.name = name
         self.query = query
-        self.extra_headers = extra_headers  # whole header lines, each ending in CRLF
+        self.headers = headers or {}
         self.streams = streams
         self.reconnect_every = reconnect_every
         self.ids = []
@@ -238,9 +156,12 @@ class Subscriber(threading.Thread):
         self.target = None  # set once publishing is over: stop after this id
         self.give_up = threading.Event()
 
+    def caught_up(self):
+        return self.target is not None and self.ids and self.ids[-1] >= self.target
+
     def run(self):
         while not self.give_up.is_set():
-            if self.target is not None and self.ids and self.ids[-1] >= self.target:
+            if self.caught_up():
                 return
             try:
                 self.follow()
@@ -250,33 +171,28 @@ class Subscriber(threading.Thread):
 
     def follow(self):
         self.connections += 1
-        headers = f"GET /v1/events?{self.query}&from=earliest HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n"
-        headers += self.extra_headers
-        if self.ids:
-            headers += f"Last-Event-ID: {self.ids[-1]}\r\n"
-        with socket.create_connection((HOST, self.port), timeout=2) as sock:
-            sock.sendall((headers + "\r\n").encode())
-            reader = ChunkedSSE(sock)
-            opened = time.monotonic()
-            while not self.give_up.is_set():
-                if self.target is not None and self.ids and self.ids[-1] >= self.target:
+        reader = SSEReader(self.port, f"/v1/events?{self.query}&from=earliest", self.ids[-1] if self.ids else None,
+                           self.headers, timeout=2)  # heartbeats come every second; a quiet socket is checked again
+        opened = time.monotonic()
+
+        def leave():
+            # Drop the connection (and resume with Last-Event-ID) every `reconnect_every` seconds while publishing.
+            return self.give_up.is_set() or self.caught_up() or bool(
+                self.reconnect_every and self.target is None and time.monotonic() - opened > self.reconnect_every)
+        try:
+            if reader.status != 200:
+                raise ValueError(f"status {reader.status}")
+            for event_id, _, _ in reader.events(stop=leave):
+                if event_id is not None:
+                    self.ids.append(int(event_id))
+                if leave():
                     return
-                if self.reconnect_every and self.target is None and time.monotonic() - opened > self.reconnect_every:
-                    return  # drop the connection and resume with Last-Event-ID
-                try:
-                    data = sock.recv(65536)
-                except socket.timeout:
-                    continue  # heartbeats come every second; a quiet socket is checked again
-                if not data:
-                    self.errors.append("server closed the stream")
-                    return
-                ids = reader.feed(data)
-                if reader.status not in (None, 200):
-                    raise ValueError(f"status {reader.status}")
-                self.ids += ids
-                if reader.ended:
-                    self.errors.append("stream ended")
-                    return
+            if reader.error is not None:
+                raise reader.error
+            if not leave():
+                self.errors.append("server closed the stream")
+        finally:
+            reader.close()
 
 
 # MARK: - Invalid traffic
@@ -684,16 +600,14 @@ def slowloris(port, count, stop, results):
 
 
 def read_log(port, failures, headers=None):
-    connection = http.client.HTTPConnection(HOST, port, timeout=30)
     events = []
     after = 0
     while True:
-        connection.request("GET", f"/v1/events?stream=*&after={after}&limit=10000",
-                           headers={"Accept": "application/json", **(headers or {})})
-        response = connection.getresponse()
-        page = json.loads(response.read())
-        if response.status != 200:
-            failures.append(f"reading the log failed: {response.status} {page}")
+        status, body, _ = http_request_or_fail(port, "GET", f"/v1/events?stream=*&after={after}&limit=10000",
+                                               headers={"Accept": "application/json", **(headers or {})}, timeout=30)
+        page = json.loads(body)
+        if status != 200:
+            failures.append(f"reading the log failed: {status} {page}")
             return events
         if not page["events"]:
             return events
@@ -732,7 +646,7 @@ def main():
     tokens = Tokens(args.binary, workdir) if args.auth else None
     if tokens:
         extra_args += ["--jwt-secret-file", tokens.secret_file]
-    server = Server(args.binary, workdir, MAX_BODY, extra_args)
+    server = start_server(args.binary, workdir, MAX_BODY, extra_args)
     failures = []
     try:
         port = server.port
@@ -744,11 +658,11 @@ def main():
                   f"subscriber sends its token as access_token, the others and the publishers as Authorization",
                   flush=True)
         query_token = f"&access_token={tokens.subscriber}" if tokens else ""
-        header_token = f"Authorization: Bearer {tokens.subscriber}\r\n" if tokens else ""
+        header_token = bearer(tokens.subscriber if tokens else None)
         subscribers = [Subscriber(port, "flood.*", "stream=flood.*" + query_token, STREAMS, reconnect_every=4)]
         for i in range(1, args.subscribers):
             stream = STREAMS[i % len(STREAMS)]
-            subscribers.append(Subscriber(port, stream, f"stream={stream}", [stream], extra_headers=header_token))
+            subscribers.append(Subscriber(port, stream, f"stream={stream}", [stream], headers=header_token))
         for subscriber in subscribers:
             subscriber.start()
 

@@ -15,174 +15,35 @@ Usage: scripts/maintenance-test.py --binary .build/debug/rewind
 Only talks to 127.0.0.1; every wait is bounded in time; stops only the servers it started, by PID.
 """
 import argparse
-import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rewindtest import (Rewind, SSESubscriber, TestFailure, free_port, http_request, publish_batch,  # noqa: E402
+                        wait_until)
 
 DEADLINE = 5.0  # seconds a deleted stream's subscriber may stay open on the other server
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(binary, db, port, log):
-    process = subprocess.Popen(
-        [binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"server exited early with {process.returncode}; see {log.name}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    process.wait()
-    sys.exit("server did not become healthy within 30 s")
-
-
-def stop_server(process):
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def request(port, method, path, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request(method, path, body=body, headers=headers or {})
-    response = connection.getresponse()
-    return response.status, response.read()
-
-
 def publish(port, stream, datas):
-    body = "\n".join(json.dumps({"data": d}) for d in datas)
-    status, payload = request(port, "POST", f"/v1/streams/{stream}/events", body, {"Content-Type": "application/x-ndjson"})
-    if status != 201:
-        sys.exit(f"publish to {stream} answered {status}: {payload[:200]!r}")
-    return json.loads(payload)["ids"]
+    answer = publish_batch(port, stream, datas, timeout=10)
+    if answer is None or answer[0] != 201:
+        sys.exit(f"publish to {stream} answered {answer and answer[0]}: {answer and answer[1]!r}")
+    return answer[1]["ids"]
 
 
-class SSEParser:
-    """The SSE event stream format (WHATWG HTML §9.2.6): fields, dispatch on a blank line, comments ignored."""
-
-    def __init__(self):
-        self.buffer = b""
-        self.type = ""
-        self.data = []
-        self.last_id = ""
-        self.has_id = False
-
-    def feed(self, chunk):
-        self.buffer += chunk
-        events = []
-        while True:
-            cut = min((i for i in (self.buffer.find(b"\r"), self.buffer.find(b"\n")) if i >= 0), default=-1)
-            if cut < 0:
-                return events
-            if self.buffer[cut:cut + 1] == b"\r" and cut + 1 == len(self.buffer):
-                return events  # a CR at the end may be the first half of CRLF
-            line = self.buffer[:cut].decode("utf-8", "replace")
-            skip = 2 if self.buffer[cut:cut + 2] == b"\r\n" else 1
-            self.buffer = self.buffer[cut + skip:]
-            if line == "":
-                if self.data:
-                    events.append({"type": self.type or "message", "data": "\n".join(self.data),
-                                   "id": self.last_id if self.has_id else None})
-                self.type, self.data, self.has_id = "", [], False
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                self.type = value
-            elif name == "data":
-                self.data.append(value)
-            elif name == "id" and "\0" not in value:
-                self.last_id, self.has_id = value, True
-
-
-class Subscriber(threading.Thread):
-    """One SSE connection read on its own thread until the server ends it or `stop` is set."""
+class Subscriber(SSESubscriber):
+    """One SSE connection read on its own thread until the server ends it or `stop` is called; `limit` bounds it."""
 
     def __init__(self, name, port, path, headers=None, limit=60.0):
-        super().__init__(daemon=True)
-        self.name, self.port, self.path, self.headers, self.limit = name, port, path, headers or {}, limit
-        self.status = None
-        self.events = []
-        self.ended = threading.Event()
-        self.ended_at = None
-        self.error = None
-        self.stopping = False
-        self.connection = None
-        self.lock = threading.Lock()
-
-    def run(self):
-        parser = SSEParser()
-        try:
-            # The socket timeout bounds the whole subscription; `stop` ends it sooner.
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.limit)
-            self.connection.request("GET", self.path, headers={"Accept": "text/event-stream", **self.headers})
-            response = self.connection.getresponse()
-            self.status = response.status
-            if response.status != 200:
-                response.read()
-                return
-            while not self.stopping:
-                chunk = response.read1(65536)
-                if not chunk:
-                    return
-                with self.lock:
-                    self.events += parser.feed(chunk)
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            if not self.stopping:
-                self.error = repr(error)
-        finally:
-            self.ended_at = time.monotonic()
-            self.ended.set()
-
-    def stop(self):
-        self.stopping = True
-        if self.connection is not None and self.connection.sock is not None:
-            try:
-                self.connection.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events)
+        super().__init__(port, path, headers=headers, seconds=limit, name=name)
 
     def ids(self):
-        return [int(e["id"]) for e in self.snapshot() if e["type"] == "message"]
-
-
-def wait_for(what, condition, limit=10.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {limit} s waiting until {what}")
+        return [int(event_id) for event_id, event_type, _ in self.snapshot() if event_type == "message"]
 
 
 def main():
@@ -200,12 +61,11 @@ def main():
             print(f"FAIL: {message}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="rewind-maintenance-") as directory:
-        db = os.path.join(directory, "rewind.sqlite")
         port, other_port = free_port(), free_port()
-        log = open(os.path.join(directory, "server.log"), "w")
-        other_log = open(os.path.join(directory, "other.log"), "w")
-        server = start_server(binary, db, port, log)
-        other = None
+        server = Rewind(binary, directory, port, retry=None, log_name="server.log")
+        db = server.db
+        other = Rewind(binary, directory, other_port, db=db, retry=None, log_name="other.log")
+        server.start()
         subscribers = []
         try:
             # The doomed stream's events come first, so its deletion (which also drops the server's window through
@@ -224,13 +84,13 @@ def main():
             subscribers += [doomed_subscriber, doomed_pattern, live_orders]
             for subscriber in subscribers:
                 subscriber.start()
-            wait_for("the doomed stream's subscribers have its events",
-                     lambda: doomed_subscriber.ids() == doomed and doomed_pattern.ids() == doomed)
+            wait_until(lambda: doomed_subscriber.ids() == doomed and doomed_pattern.ids() == doomed, 10,
+                       "the doomed stream's subscribers have its events", interval=0.02)
 
             # 1. Another process deletes a stream; the first server gets no request until its subscribers end.
-            other = start_server(binary, db, other_port, other_log)
+            other.start()
             deleted_at = time.monotonic()
-            status, body = request(other_port, "DELETE", "/v1/streams/doomed")
+            status, body = (http_request(other_port, "DELETE", "/v1/streams/doomed", timeout=10) or (None, b""))[:2]
             check(status == 204, f"DELETE on the second server answered {status}: {body[:200]!r}")
             for subscriber in (doomed_subscriber, doomed_pattern):
                 ended = subscriber.ended.wait(DEADLINE)
@@ -239,9 +99,10 @@ def main():
                     print(f"{subscriber.name}: closed {subscriber.ended_at - deleted_at:.3f} s after the deletion")
                 check(ended, f"{subscriber.name}: still open {DEADLINE} s after another process deleted the stream")
             check(not live_orders.ended.is_set(), "a live subscriber of another stream was closed")
-            status, _ = request(port, "GET", "/v1/streams/doomed/events", headers={"Accept": "text/event-stream", "Last-Event-ID": str(doomed[-1])})
+            status = (http_request(port, "GET", "/v1/streams/doomed/events", timeout=10,
+                                   headers={"Accept": "text/event-stream", "Last-Event-ID": str(doomed[-1])}) or [None])[0]
             check(status == 204, f"a reconnect to the deleted stream answered {status}, not 204")
-            stop_server(other)
+            other.stop()
             # A subscription to every stream ends when any stream is deleted, so this one starts afterwards.
             live_all = Subscriber("*, live", port, f"/v1/events?stream=*&after={head}")
             subscribers.append(live_all)
@@ -282,36 +143,28 @@ def main():
                 ids = subscriber.ids()
                 served = pruned.intersection(ids)
                 check(not served, f"{subscriber.name}: served pruned ids {sorted(served)[:10]}")
-                check(bool(events) and events[0]["type"] == "rewind.gap", f"{subscriber.name}: first event {events[:1]}, not rewind.gap")
+                check(bool(events) and events[0][1] == "rewind.gap", f"{subscriber.name}: first event {events[:1]}, not rewind.gap")
                 wanted = sorted(i for s, ids in kept.items() if name == "*" or s in name.split(",") for i in ids)
                 check(ids == wanted, f"{subscriber.name}: got {ids[:12]}…, wanted {wanted[:12]}…")
 
             # 3. Subscribers live through both stay open, never see a removed event and get what comes next.
             following = publish(port, "orders", ["after maintenance"])
-            wait_for("the live subscribers got the next event", lambda: live_orders.ids()[-1:] == following and live_all.ids()[-1:] == following)
+            wait_until(lambda: live_orders.ids()[-1:] == following and live_all.ids()[-1:] == following, 10,
+                       "the live subscribers got the next event", interval=0.02)
             for subscriber in (live_orders, live_all):
                 served = pruned.intersection(subscriber.ids())
                 check(not served, f"{subscriber.name}: served pruned ids {sorted(served)[:10]}")
                 check(not subscriber.ended.is_set(), f"{subscriber.name}: closed ({subscriber.error})")
-        except AssertionError as error:
+        except (AssertionError, TestFailure) as error:
             failures.append(str(error))
             print(f"FAIL: {error}", flush=True)
         finally:
             for subscriber in subscribers:
                 subscriber.stop()
-            stop_server(server)
-            if other is not None:
-                stop_server(other)
-            # A subscription to every stream ends when any stream is deleted, so this one starts afterwards.
-            live_all = Subscriber("*, live", port, f"/v1/events?stream=*&after={head}")
-            subscribers.append(live_all)
-            live_all.start()
-            log.close()
-            other_log.close()
+            server.stop()
+            other.stop()
             if failures:
-                with open(log.name) as text:
-                    tail = text.read()[-3000:]
-                print(f"--- server log (tail) ---\n{tail}")
+                print(f"--- server log (tail) ---\n{server.log_text()[-3000:]}")
 
     if failures:
         print(f"maintenance test FAILED: {len(failures)} problem(s)")

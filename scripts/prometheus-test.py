@@ -15,7 +15,6 @@ has a timeout and every loop a bound; stops only the processes it started.
 """
 import argparse
 import copy
-import http.client
 import json
 import math
 import os
@@ -24,14 +23,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from devtools import Rewind, TestFailure, free_port, http_get, stop_process, wait_until  # noqa: E402
+from rewindtest import (Load, Rewind, TestFailure, free_port, http_get, http_request_or_fail,  # noqa: E402
+                        stop_process, wait_until)
 
 SUBSCRIBERS = 4
 LOAD_SECONDS = 90  # the longest the load runs; it stops as soon as the queries are done
@@ -89,13 +87,8 @@ def concrete(expression):
 
 
 def prometheus_api(port, path, params):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", f"{path}?{urllib.parse.urlencode(params)}")
-        response = connection.getresponse()
-        body = json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
+    _, answer, _ = http_request_or_fail(port, "GET", f"{path}?{urllib.parse.urlencode(params)}", timeout=10)
+    body = json.loads(answer or b"{}")
     if body.get("status") != "success":
         raise TestFailure(f"Prometheus refused {params}: {body.get('errorType')}: {body.get('error')}")
     return body["data"]
@@ -121,71 +114,6 @@ def finite_values(data):
         if not math.isnan(number) and not math.isinf(number):
             values.append(number)
     return values
-
-
-class Load:
-    """Publishers in one thread, and SSE subscribers that stay live and read what arrives; bounded in time."""
-
-    def __init__(self, port):
-        self.port = port
-        self.stop = threading.Event()
-        self.published = 0
-        self.received = [0] * SUBSCRIBERS
-        self.errors = []
-        self.threads = [threading.Thread(target=self.publish, daemon=True)]
-        self.threads += [threading.Thread(target=self.subscribe, args=(i,), daemon=True) for i in range(SUBSCRIBERS)]
-
-    def start(self):
-        for thread in self.threads:
-            thread.start()
-
-    def publish(self):
-        deadline = time.monotonic() + LOAD_SECONDS
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            n = 0
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                stream = f"load-{n % 3}"
-                size = 1 + n % 5
-                body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(size))
-                connection.request("POST", f"/v1/streams/{stream}/events", body=body,
-                                   headers={"Content-Type": "application/x-ndjson"})
-                response = connection.getresponse()
-                response.read()
-                if response.status != 201:
-                    self.errors.append(f"publish answered {response.status}")
-                    return
-                self.published += size
-                n += 1
-                time.sleep(0.01)
-        except OSError as error:
-            self.errors.append(f"publisher: {error}")
-        finally:
-            connection.close()
-
-    def subscribe(self, index):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            connection.request("GET", "/v1/events?stream=load-*", headers={"Accept": "text/event-stream"})
-            response = connection.getresponse()
-            while not self.stop.is_set():
-                chunk = response.read1(65536)
-                if not chunk:
-                    return
-                self.received[index] += chunk.count(b"\nid: ") + chunk.startswith(b"id: ")
-        except TimeoutError:
-            if not self.stop.is_set():
-                self.errors.append(f"subscriber {index} got nothing for 5 s")
-        except OSError as error:
-            if not self.stop.is_set():
-                self.errors.append(f"subscriber {index}: {error}")
-        finally:
-            connection.close()
-
-    def finish(self):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=15)
 
 
 def main():
@@ -227,8 +155,9 @@ def main():
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "prometheus.log"), "wb"))
         wait_until(lambda: (http_get(prometheus_port, "/-/ready") or (0,))[0] == 200, 30, "Prometheus to be ready")
 
-        load = Load(rewind_port)
-        load.start()
+        # Publishers in one thread, and SSE subscribers that stay live and read what arrives; bounded in time.
+        load = Load(rewind_port, [f"load-{n}" for n in range(3)], "/v1/events?stream=load-*",
+                    subscribers=SUBSCRIBERS, most=5, pause=0.01, seconds=LOAD_SECONDS).start()
 
         def target_up():
             targets = prometheus_api(prometheus_port, "/api/v1/targets", {})["activeTargets"]
@@ -259,7 +188,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} {title}: {expression}\n      -> {shown}")
             if not ok:
                 failures.append(f"{title}: {expression}")
-        print(f"load: {load.published} events published, {sum(load.received)} received by {SUBSCRIBERS} subscribers")
+        print(f"load: {load.published} events published, {load.received()} received by {SUBSCRIBERS} subscribers")
         if failures:
             raise TestFailure(f"{len(failures)} dashboard expression(s) returned no data:\n  " + "\n  ".join(failures))
         print(f"prometheus-test: all {len(expressions)} dashboard expressions returned data")

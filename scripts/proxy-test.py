@@ -11,7 +11,6 @@ Installs nginx and caddy with apt-get when they are missing and we are root. Onl
 a timeout and every loop a bound; stops only the processes it started.
 """
 import argparse
-import http.client
 import json
 import os
 import re
@@ -24,7 +23,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from devtools import Rewind, TestFailure, free_port, stop_process, wait_until  # noqa: E402
+from rewindtest import (Rewind, SSEReader, TestFailure, free_port, http_request, http_request_or_fail,  # noqa: E402
+                        stop_process, wait_until)
 
 STREAM = "proxied"
 HEARTBEAT = 2  # seconds; the idle check waits longer than this
@@ -96,81 +96,41 @@ def start_caddy(workdir, proxy_port, rewind_port):
 PROXIES = {"nginx": start_nginx, "caddy": start_caddy}
 
 
-class SSE:
-    """A raw SSE stream through http.client, reading whatever bytes have arrived, with arrival times."""
-
-    def __init__(self, port, path, headers=None, timeout=10):
-        self.started = time.monotonic()
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        self.connection.request("GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
-        self.response = self.connection.getresponse()
-        self.buffer = b""
-        self.events = []  # (id, type, data, arrival time)
-        self.first_bytes_at = None
-
-    def read_some(self):
-        chunk = self.response.read1(65536)
-        if not chunk:
-            return False
-        if self.first_bytes_at is None:
-            self.first_bytes_at = time.monotonic()
-        self.buffer += chunk
-        while b"\n\n" in self.buffer:
-            block, self.buffer = self.buffer.split(b"\n\n", 1)
-            fields = {"data": []}
-            for line in block.decode().split("\n"):
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "data":
-                    fields["data"].append(value)
-                elif name in ("id", "event"):
-                    fields[name] = value
-            if fields["data"]:
-                self.events.append((fields.get("id"), fields.get("event", "message"), "\n".join(fields["data"]),
-                                    time.monotonic()))
-        return True
-
-    def read_until(self, count, seconds):
-        deadline = time.monotonic() + seconds
-        while len(self.events) < count and time.monotonic() < deadline:
-            if not self.read_some():
-                break
-        return self.events
-
-    def close(self):
-        self.connection.close()
-
-
-def request(port, method, path, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request(method, path, body=body, headers=headers or {})
-    response = connection.getresponse()
-    payload = response.read()
-    connection.close()
-    return response.status, payload
+def read_events(reader, events, seconds, until):
+    """Appends (id, type, data, arrival time) of each event `reader` dispatches to `events` until `until()` holds,
+    the stream ends or `seconds` pass."""
+    for event in reader.events(time.monotonic() + seconds, stop=until):
+        events.append((*event, time.monotonic()))
+        if until():
+            break
+    return events
 
 
 def publish(port, data):
-    status, body = request(port, "POST", f"/v1/streams/{STREAM}/events", json.dumps({"data": data}),
-                           {"Content-Type": "application/json"})
+    status, body, _ = http_request_or_fail(port, "POST", f"/v1/streams/{STREAM}/events",
+                                           json.dumps({"data": data}).encode(), {"Content-Type": "application/json"},
+                                           timeout=10)
     if status != 201:
         raise TestFailure(f"publish through the proxy answered {status}: {body[:200]}")
     return str(json.loads(body)["first_id"])
 
 
 def check(name, proxy_port):
-    sse = SSE(proxy_port, f"/v1/streams/{STREAM}/events?from=earliest")
-    if sse.response.status != 200:
-        raise TestFailure(f"{name}: SSE answered {sse.response.status}")
-    sse.read_some()
-    first = sse.first_bytes_at - sse.started
+    started = time.monotonic()
+    sse = SSEReader(proxy_port, f"/v1/streams/{STREAM}/events?from=earliest", timeout=10)
+    if sse.status != 200:
+        raise TestFailure(f"{name}: SSE answered {sse.status}")
+    events = read_events(sse, [], 10, lambda: sse.first_bytes_at is not None)
+    if sse.first_bytes_at is None:
+        raise TestFailure(f"{name}: the stream sent nothing within 10 s")
+    first = sse.first_bytes_at - started
     if first > 1.0:
         raise TestFailure(f"{name}: the stream's first bytes took {first:.2f} s")
     published = []
     for n in range(5):
         sent_at = time.monotonic()
         published.append((publish(proxy_port, f"line one {n}\nline two"), "message", f"line one {n}\nline two"))
-        events = sse.read_until(len(published), 3)
+        read_events(sse, events, 3, lambda: len(events) >= len(published))
         if len(events) < len(published):
             raise TestFailure(f"{name}: live event {n} did not arrive within 3 s")
         latency = events[-1][3] - sent_at
@@ -180,18 +140,20 @@ def check(name, proxy_port):
     # Idle for longer than the heartbeat: the stream must stay open (heartbeats pass through) and then deliver.
     time.sleep(HEARTBEAT * 2 + 1)
     published.append((publish(proxy_port, "after a quiet spell"), "message", "after a quiet spell"))
-    events = sse.read_until(len(published), 3)
+    read_events(sse, events, 3, lambda: len(events) >= len(published))
     got = [event[:3] for event in events]
     if got != published:
         raise TestFailure(f"{name}: stream got {got}, published {published}")
     sse.close()
     # Resume after the second event, as EventSource does, through the proxy.
-    resumed = SSE(proxy_port, f"/v1/streams/{STREAM}/events?live=false", {"Last-Event-ID": published[1][0]})
-    resumed.read_until(10_000, 5)
-    if [event[:3] for event in resumed.events] != published[2:]:
-        raise TestFailure(f"{name}: resume got {[e[:3] for e in resumed.events]}, expected {published[2:]}")
+    resumed = SSEReader(proxy_port, f"/v1/streams/{STREAM}/events?live=false", published[1][0], timeout=10)
+    resumed_events = []
+    read_events(resumed, resumed_events, 5, lambda: len(resumed_events) >= 10_000)
+    if [event[:3] for event in resumed_events] != published[2:]:
+        raise TestFailure(f"{name}: resume got {[e[:3] for e in resumed_events]}, expected {published[2:]}")
     resumed.close()
-    status, body = request(proxy_port, "GET", f"/v1/streams/{STREAM}/events?after=0", headers={"Accept": "application/json"})
+    status, body, _ = http_request_or_fail(proxy_port, "GET", f"/v1/streams/{STREAM}/events?after=0",
+                                           headers={"Accept": "application/json"}, timeout=10)
     ids = [str(event["id"]) for event in json.loads(body)["events"]] if status == 200 else None
     if ids != [event[0] for event in published]:
         raise TestFailure(f"{name}: JSON read answered {status} with ids {ids}")
@@ -217,14 +179,11 @@ def main():
                 def answers():
                     if proxy.poll() is not None:
                         raise TestFailure(f"{name} exited with status {proxy.returncode}")
-                    try:
-                        return request(proxy_port, "GET", "/healthz")[0] == 200
-                    except OSError:
-                        return False
+                    return (http_request(proxy_port, "GET", "/healthz", timeout=10) or (0,))[0] == 200
 
                 wait_until(answers, 15, f"{name} to pass /healthz through")
                 check(name, proxy_port)
-            except (TestFailure, OSError, http.client.HTTPException, subprocess.CalledProcessError) as failure:
+            except (TestFailure, OSError, ValueError, subprocess.CalledProcessError) as failure:
                 failed = True
                 print(f"proxy-test: FAILED: {name}: {failure}", file=sys.stderr)
                 for log in ("nginx-error.log", "nginx.out", "caddy.out"):

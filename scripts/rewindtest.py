@@ -8,7 +8,9 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -36,15 +38,19 @@ def wait_until(condition, seconds, what, interval=0.1):
     raise TestFailure(f"timed out after {seconds} s waiting for {what}")
 
 
-def http_get(port, path, timeout=2):
+def http_get(port, path, timeout=2, ssl_context=None):
     """(status, body) of a GET on 127.0.0.1, or None when nothing answers."""
-    answer = http_request(port, "GET", path, timeout=timeout)
+    answer = http_request(port, "GET", path, timeout=timeout, ssl_context=ssl_context)
     return None if answer is None else answer[:2]
 
 
-def http_request(port, method, path, body=None, headers=None, timeout=5):
-    """(status, body, headers as a lower-cased dict) of one request on 127.0.0.1, or None when nothing answers."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_request(port, method, path, body=None, headers=None, timeout=5, ssl_context=None):
+    """(status, body, headers as a lower-cased dict) of one request on 127.0.0.1, or None when nothing answers.
+    With `ssl_context` (see `https_context`) the request goes over HTTPS."""
+    if ssl_context is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    else:
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ssl_context)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -68,25 +74,31 @@ def stop_process(process, seconds=10):
 
 class Rewind:
     """The Rewind server on a fixed port and database (a file path or a postgres:// URL; by default
-    `rewind.sqlite` in `workdir`), which can be stopped with SIGTERM, killed with SIGKILL and started again."""
+    `rewind.sqlite` in `workdir`), which can be stopped with SIGTERM, killed with SIGKILL and started again.
+    `env` is the server's whole environment (by default this process's); `retry` and `host` are given as flags
+    unless None (then the configuration decides); with `ssl_context` the server is serving HTTPS and is asked for
+    /healthz that way."""
 
-    def __init__(self, binary, workdir, port, extra_args=(), db=None, log_name="rewind.log"):
+    def __init__(self, binary, workdir, port, extra_args=(), db=None, log_name="rewind.log", env=None, retry=300,
+                 host="127.0.0.1", ssl_context=None):
         self.port = port
         self.log_path = os.path.join(workdir, log_name)
         self.db = db or os.path.join(workdir, "rewind.sqlite")
-        self.command = [binary, "serve", "--host", "127.0.0.1", "--port", str(port),
-                        "--db", self.db, "--retry", "300", *extra_args]
+        self.command = [binary, "serve", *(["--host", host] if host is not None else []), "--port", str(port),
+                        "--db", self.db, *(["--retry", str(retry)] if retry is not None else []), *extra_args]
+        self.env = env
+        self.ssl_context = ssl_context
         self.process = None
 
     def start(self, seconds=30):
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         wait_until(self._healthy, seconds, "Rewind to answer GET /healthz with 200")
 
     def _healthy(self):
         if self.process.poll() is not None:
             raise TestFailure(f"Rewind exited at start with status {self.process.returncode}:\n{self.log_tail()}")
-        answer = http_get(self.port, "/healthz")
+        answer = http_get(self.port, "/healthz", ssl_context=self.ssl_context)
         return answer is not None and answer[0] == 200
 
     def stop_gracefully(self):
@@ -117,6 +129,14 @@ class Rewind:
         """The last lines of the server's log, without the access-log lines of successful requests."""
         with open(self.log_path, errors="replace") as log:
             return "".join([line for line in log if "http.status=2" not in line][-lines:])
+
+    def log_text(self):
+        """The server's whole log, every line."""
+        with open(self.log_path, errors="replace") as log:
+            return log.read()
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
 
 
 class PostgresCluster:
@@ -169,7 +189,9 @@ def psql_binary():
 
 class SSEReader:
     """One Server-Sent Events stream over a raw socket: `events()` yields (id, event type, data) per dispatched
-    event until the stream ends or `deadline` (monotonic) passes. Comments and `retry:` lines are skipped."""
+    event until the stream ends, `deadline` (monotonic) passes or `stop()` returns true. Comments and `retry:` lines
+    are skipped. An event cut short by the deadline or `stop` is finished by the next call. `first_bytes_at` is when
+    the body's first bytes arrived (monotonic); `error` is the socket error that ended the stream, if one did."""
 
     def __init__(self, port, path, last_event_id=None, headers=None, timeout=5):
         self.socket = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -190,6 +212,9 @@ class SSEReader:
             self.headers[name.strip().lower()] = value.strip()
         self.chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
         self._buffer = b""
+        self._event = (None, None, [])
+        self.first_bytes_at = None
+        self.error = None
 
     def _read_more(self):
         if not self.chunked:
@@ -204,24 +229,32 @@ class SSEReader:
         self.file.readline()
         return data
 
-    def events(self, deadline=None):
-        event_id, event_type, data = None, None, []
+    def events(self, deadline=None, stop=None):
+        event_id, event_type, data = self._event
         while deadline is None or time.monotonic() < deadline:
             while b"\n" not in self._buffer:
+                if stop is not None and stop():
+                    self._event = (event_id, event_type, data)
+                    return
                 try:
                     more = self._read_more()
                 except (socket.timeout, TimeoutError):
                     if deadline is not None and time.monotonic() >= deadline:
+                        self._event = (event_id, event_type, data)
                         return
                     continue
-                except OSError:
+                except OSError as error:
+                    self.error = error
                     return
                 if not more:
                     return
+                if self.first_bytes_at is None:
+                    self.first_bytes_at = time.monotonic()
                 self._buffer += more
             raw, _, self._buffer = self._buffer.partition(b"\n")
             line = raw.rstrip(b"\r").decode()
             if not line:
+                self._event = (None, None, [])
                 if data or event_id is not None:
                     yield event_id, event_type or "message", "\n".join(data)
                 event_id, event_type, data = None, None, []
@@ -234,6 +267,7 @@ class SSEReader:
                 event_type = value
             elif field == "data":
                 data.append(value)
+        self._event = (event_id, event_type, data)
 
     def close(self):
         try:
@@ -242,11 +276,102 @@ class SSEReader:
             pass
 
 
-def publish(port, stream, data, headers=None):
+def publish(port, stream, data, headers=None, ssl_context=None):
     """POSTs one text/plain event; returns (status, parsed JSON body or None, headers), or None when nothing
     answers."""
     answer = http_request(port, "POST", f"/v1/streams/{stream}/events", body=data.encode(),
-                          headers={"Content-Type": "text/plain", **(headers or {})})
+                          headers={"Content-Type": "text/plain", **(headers or {})}, ssl_context=ssl_context)
+    return json_answer(answer)
+
+
+def https_context(cafile):
+    """A client TLS context that trusts only `cafile` (a self-signed test certificate, say)."""
+    return ssl.create_default_context(cafile=cafile)
+
+
+class SSESubscriber(threading.Thread):
+    """One SSE stream (an `SSEReader`) read on a thread of its own until the server ends it, `stop()` is called or
+    `seconds` pass. `snapshot()` gives the (id, event type, data) received so far, in order; `ended` is set at the
+    end and `ended_at` says when (monotonic); `status` is the response's status (None if none came). `error` says
+    why the stream ended when it was neither the server closing it nor `stop()`: a socket error, `seconds` passing,
+    or no event for `idle` seconds."""
+
+    def __init__(self, port, path, last_event_id=None, headers=None, seconds=None, idle=None, timeout=5, name=None):
+        super().__init__(daemon=True, name=name)
+        self.port, self.path, self.last_event_id, self.headers = port, path, last_event_id, headers
+        self.seconds, self.idle, self.timeout = seconds, idle, timeout
+        self.status = None
+        self.error = None
+        self.ended = threading.Event()
+        self.ended_at = None
+        self.stopping = False
+        self.reader = None
+        self._events = []
+        self._lock = threading.Lock()
+        self._last_event_at = time.monotonic()
+
+    def _should_stop(self):
+        return self.stopping or (self.idle is not None and time.monotonic() - self._last_event_at > self.idle)
+
+    def run(self):
+        try:
+            self.reader = SSEReader(self.port, self.path, self.last_event_id, self.headers, timeout=self.timeout)
+            self.status = self.reader.status
+            if self.status != 200:
+                return
+            deadline = None if self.seconds is None else time.monotonic() + self.seconds
+            self._last_event_at = time.monotonic()
+            for event in self.reader.events(deadline, stop=self._should_stop):
+                with self._lock:
+                    self._events.append(event)
+                self._last_event_at = time.monotonic()
+            if self.stopping:
+                return
+            if self.reader.error is not None:
+                self.error = repr(self.reader.error)
+            elif self._should_stop():
+                self.error = f"no event for {self.idle} s"
+            elif deadline is not None and time.monotonic() >= deadline:
+                self.error = f"still open after {self.seconds} s"
+        except (OSError, ValueError) as error:
+            if not self.stopping:
+                self.error = repr(error)
+        finally:
+            self.ended_at = time.monotonic()
+            self.ended.set()
+            if self.reader is not None:
+                self.reader.close()
+
+    def stop(self):
+        """Ends the stream from this side: no error is recorded for it."""
+        self.stopping = True
+        if self.reader is not None:
+            try:
+                self.reader.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def snapshot(self):
+        with self._lock:
+            return list(self._events)
+
+    def count(self):
+        with self._lock:
+            return len(self._events)
+
+
+def publish_batch(port, stream, datas, headers=None, timeout=5):
+    """POSTs one NDJSON batch of events with these data; returns (status, parsed JSON body or None, headers), or
+    None when nothing answers. The answer's `ids` are the events' ids."""
+    body = "\n".join(json.dumps({"data": data}) for data in datas)
+    answer = http_request(port, "POST", f"/v1/streams/{stream}/events", body=body.encode(),
+                          headers={"Content-Type": "application/x-ndjson", **(headers or {})}, timeout=timeout)
+    return json_answer(answer)
+
+
+def json_answer(answer):
+    """An `http_request` answer with its body parsed as JSON: (status, parsed body or None when it is empty or not
+    JSON, headers), or None for None."""
     if answer is None:
         return None
     status, body, response_headers = answer
@@ -255,3 +380,67 @@ def publish(port, stream, data, headers=None):
     except ValueError:
         parsed = None
     return status, parsed, response_headers
+
+
+def http_request_or_fail(port, method, path, body=None, headers=None, timeout=5, ssl_context=None):
+    """`http_request` for a request that must be answered: (status, body, headers), or TestFailure naming the
+    request when nothing answers."""
+    answer = http_request(port, method, path, body=body, headers=headers, timeout=timeout, ssl_context=ssl_context)
+    if answer is None:
+        raise TestFailure(f"{method} {path} on port {port}: no answer (connection refused, reset or timed out)")
+    return answer
+
+
+class Load:
+    """A bounded load for the scripts that need a busy server: a thread publishing NDJSON batches of `tick` events
+    round-robin over `streams` (batch n holds 1 + n % `most` events, then a `pause`), and `subscribers` live
+    `SSESubscriber`s on `subscribe_path`. A publish not answered 201 stops the publisher and a subscriber without an
+    event for 5 s stops: both are listed in `errors`. Everything stops after `seconds` or at `finish()`."""
+
+    def __init__(self, port, streams, subscribe_path, subscribers=3, most=4, pause=0.02, seconds=90):
+        self.port, self.streams, self.most, self.pause, self.seconds = port, streams, most, pause, seconds
+        self.stop = threading.Event()
+        self.published = 0
+        self.publish_errors = []
+        self.thread = threading.Thread(target=self._publish, daemon=True)
+        self.subscribers = [SSESubscriber(port, subscribe_path, idle=5, timeout=1, seconds=seconds)
+                            for _ in range(subscribers)]
+
+    def start(self):
+        for thread in [self.thread, *self.subscribers]:
+            thread.start()
+        return self
+
+    def _publish(self):
+        deadline = time.monotonic() + self.seconds
+        n = 0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            stream = self.streams[n % len(self.streams)]
+            size = 1 + n % self.most
+            body = "\n".join(json.dumps({"type": "tick", "data": {"n": n, "i": i}}) for i in range(size))
+            answer = http_request(self.port, "POST", f"/v1/streams/{stream}/events", body=body.encode(),
+                                  headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+            if answer is None or answer[0] != 201:
+                self.publish_errors.append("publish got no answer" if answer is None else
+                                           f"publish answered {answer[0]}: {answer[1][:200]!r}")
+                return
+            self.published += size
+            n += 1
+            time.sleep(self.pause)
+
+    @property
+    def errors(self):
+        return self.publish_errors + [f"subscriber {index}: {subscriber.error}" for index, subscriber
+                                      in enumerate(self.subscribers) if subscriber.error]
+
+    def received(self):
+        """Events received by all subscribers together."""
+        return sum(subscriber.count() for subscriber in self.subscribers)
+
+    def finish(self):
+        self.stop.set()
+        for subscriber in self.subscribers:
+            subscriber.stop()
+        for thread in [self.thread, *self.subscribers]:
+            if thread.is_alive():
+                thread.join(timeout=15)

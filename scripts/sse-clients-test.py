@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(HERE, "..", ".build", "sse-clients-venv")
@@ -46,7 +45,7 @@ import sseclient  # noqa: E402
 from httpx_sse import connect_sse  # noqa: E402
 
 sys.path.insert(0, HERE)
-from devtools import Rewind, TestFailure, free_port  # noqa: E402
+from rewindtest import Rewind, TestFailure, free_port, http_request_or_fail  # noqa: E402
 
 # Data that a naive client could mistake for framing: several lines, an empty line, field names, a colon first.
 # No empty data: sseclient-py drops events whose data is empty, which browsers dispatch.
@@ -57,12 +56,11 @@ PAYLOADS = ["plain", "two\nlines", "blank\n\nline", "id: 999", "data: forged", "
 def publish(port, event_type, data):
     """Publishes one event and returns (id, type, data) as a client should report it."""
     body = json.dumps({"type": event_type, "data": data}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/streams/{STREAM}/events", data=body,
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
-        if answer.status != 201:
-            raise TestFailure(f"publish answered {answer.status}")
-        return (str(json.load(answer)["first_id"]), event_type, data)
+    status, answer, _ = http_request_or_fail(port, "POST", f"/v1/streams/{STREAM}/events", body,
+                                             {"Content-Type": "application/json"}, timeout=TIMEOUT)
+    if status != 201:
+        raise TestFailure(f"publish answered {status}")
+    return (str(json.loads(answer)["first_id"]), event_type, data)
 
 
 def read_httpx_sse(url, headers, count, connected):

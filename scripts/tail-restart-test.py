@@ -7,57 +7,17 @@ Usage: scripts/tail-restart-test.py --binary .build/debug/rewind [--restarts 3]
 Only talks to 127.0.0.1; every loop is bounded in time and count and stops by itself.
 """
 import argparse
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(binary, db, port, log):
-    process = subprocess.Popen(
-        [binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db, "--retry", "200"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"server exited early with {process.returncode}; see {log.name}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    sys.exit("server did not become healthy within 30 s")
-
-
-def publish_batch(port, stream, datas):
-    """Publishes a batch over HTTP; returns its ids, or None when the server is down."""
-    body = "\n".join(json.dumps({"data": d}) for d in datas)
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        connection.request("POST", f"/v1/streams/{stream}/events", body=body, headers={"Content-Type": "application/x-ndjson"})
-        response = connection.getresponse()
-        payload = response.read()
-    except (OSError, http.client.HTTPException):
-        return None
-    if response.status != 201:
-        return None
-    return json.loads(payload)["ids"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rewindtest import Rewind, free_port, publish_batch  # noqa: E402
 
 
 def main():
@@ -69,8 +29,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="rewind-tail-")
     db = os.path.join(workdir, "tail.sqlite")
     port = free_port()
-    server_log = open(os.path.join(workdir, "server.log"), "w")
-    server = start_server(binary, db, port, server_log)
+    server = Rewind(binary, workdir, port, db=db, retry=200, log_name="server.log")
+    server.start()
     base = f"http://127.0.0.1:{port}"
 
     out_path = os.path.join(workdir, "tail.ndjson")
@@ -91,10 +51,11 @@ def main():
             n += 1
             stream = ["orders", "audit.eu", "other"][n % 3]
             datas = [f"p{index}-{n}-{k}" for k in range(1 + n % 3)]
-            ids = publish_batch(port, stream, datas)
-            if ids is None:
+            answer = publish_batch(port, stream, datas)
+            if answer is None or answer[0] != 201:
                 time.sleep(0.05)  # the server is restarting
                 continue
+            ids = answer[1]["ids"]
             if stream != "other":
                 with lock:
                     published.extend(zip(ids, datas))
@@ -123,12 +84,11 @@ def main():
         for restart in range(args.restarts):
             time.sleep(1.0)
             if restart % 2 == 0:
-                server.send_signal(signal.SIGTERM)
+                server.stop_gracefully()
             else:
                 server.kill()
-            server.wait(timeout=30)
             time.sleep(0.5)
-            server = start_server(binary, db, port, server_log)
+            server.start()
         time.sleep(1.0)
     finally:
         stop.set()
@@ -152,8 +112,7 @@ def main():
         time.sleep(0.2)
     tail.send_signal(signal.SIGTERM)
     tail.wait(timeout=10)
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=30)
+    server.stop_gracefully()
 
     got = [(int(event["id"]), event["data"]) for event in received]
     ids = [event_id for event_id, _ in got]

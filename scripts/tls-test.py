@@ -50,7 +50,9 @@ def ensure_venv():
     os.execv(python, [python, *sys.argv])
 
 
-from devtools import TestFailure, free_port, start_chromium, stop_process, wait_until  # noqa: E402
+from devtools import start_chromium  # noqa: E402
+from rewindtest import (Rewind, TestFailure, free_port, http_request_or_fail, https_context, publish as  # noqa: E402
+                        publish_text, stop_process, wait_until)
 
 
 def make_certificate(directory, name, not_before=None, not_after=None):
@@ -83,33 +85,11 @@ def make_certificate(directory, name, not_before=None, not_after=None):
     return cert_path, key_path
 
 
-class Server:
-    def __init__(self, binary, workdir, port, extra):
-        self.port = port
-        self.log_path = os.path.join(workdir, f"rewind-{port}.log")
-        self.command = [binary, "serve", "--port", str(port), "--db", os.path.join(workdir, f"{port}.sqlite"),
-                        "--retry", "300", *extra]
-        self.process = None
-
-    def start(self, scheme="https"):
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-
-        def up():
-            if self.process.poll() is not None:
-                raise TestFailure(f"rewind exited at start with {self.process.returncode}: {self.log()}")
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-        wait_until(up, 30, "rewind to listen")
-
-    def log(self):
-        with open(self.log_path, errors="replace") as file:
-            return file.read()[-3000:]
-
-    def stop(self):
-        if self.process is not None:
-            stop_process(self.process, seconds=30)
+def server_process(binary, workdir, port, extra, cafile=None):
+    """`rewind serve` on `{port}.sqlite` with `extra` flags; with `cafile` it serves HTTPS with that certificate."""
+    return Rewind(binary, workdir, port, extra, db=os.path.join(workdir, f"{port}.sqlite"),
+                  log_name=f"rewind-{port}.log", host=None,
+                  ssl_context=https_context(cafile) if cafile else None)
 
 
 def curl(args, *, version, cafile, timeout=10):
@@ -170,32 +150,14 @@ def check_curl(port, cafile):
 
 
 def publish(port, stream, data, cafile=None):
-    import http.client
-    if cafile is None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    else:
-        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=5,
-                                                 context=ssl.create_default_context(cafile=cafile))
-    try:
-        connection.request("POST", f"/v1/streams/{stream}/events", body=data.encode(),
-                           headers={"Content-Type": "text/plain"})
-        response = connection.getresponse()
-        body = response.read()
-        if response.status != 201:
-            raise TestFailure(f"publish to {stream}: {response.status} {body!r}")
-    finally:
-        connection.close()
+    answer = publish_text(port, stream, data, ssl_context=https_context(cafile) if cafile else None)
+    if answer is None or answer[0] != 201:
+        raise TestFailure(f"publish to {stream}: {answer}")
 
 
 def subscribers(port, cafile):
-    import http.client
-    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=5,
-                                             context=ssl.create_default_context(cafile=cafile))
-    try:
-        connection.request("GET", "/metrics")
-        text = connection.getresponse().read().decode()
-    finally:
-        connection.close()
+    _, body, _ = http_request_or_fail(port, "GET", "/metrics", ssl_context=https_context(cafile))
+    text = body.decode()
     # Open streams are counted by state (live in the window, catching up from the log): their sum is all of them.
     values = re.findall(r"^rewind_subscribers(?:\{[^}]*\})? (\S+)$", text, re.M)
     return sum(float(value) for value in values) if values else None
@@ -207,7 +169,7 @@ class H2Client:
     def __init__(self, port, cafile):
         import h2.config
         import h2.connection
-        context = ssl.create_default_context(cafile=cafile)
+        context = https_context(cafile)
         context.set_alpn_protocols(["h2"])
         self.socket = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
                                           server_hostname="localhost")
@@ -336,7 +298,7 @@ def check_reload(server, workdir, live_cert, live_key, cafile):
         raise TestFailure("SIGHUP with a broken key file ended the server")
     if peer_certificate(port) != pem_to_der(renewed_cert):
         raise TestFailure("after a failed reload the server no longer presents the certificate in use")
-    if "TLS certificate not reloaded" not in server.log():
+    if "TLS certificate not reloaded" not in server.log_text()[-3000:]:
         raise TestFailure("a failed reload was not logged")
     shutil.copy(renewed_key, live_key)
     print("  SIGHUP: renewed certificate on new connections, open stream kept; a broken key file changes nothing")
@@ -390,7 +352,7 @@ PAGE_SCRIPT = """
 def check_browser(binary, workdir, stack, scheme, cert, key, streams=10):
     port = free_port()
     extra = ["--tls-cert", cert, "--tls-key", key] if scheme == "https" else []
-    server = Server(binary, workdir, port, extra)
+    server = server_process(binary, workdir, port, extra, cert if scheme == "https" else None)
     stack.callback(server.stop)
     server.start()
     devtools = start_chromium(workdir, stack)
@@ -431,7 +393,7 @@ def run(args, workdir, stack):
     live_key = os.path.join(workdir, "live.key")
     shutil.copy(cert, live_cert)
     shutil.copy(key, live_key)
-    server = Server(binary, workdir, free_port(), ["--tls-cert", live_cert, "--tls-key", live_key])
+    server = server_process(binary, workdir, free_port(), ["--tls-cert", live_cert, "--tls-key", live_key], cert)
     stack.callback(server.stop)
     server.start()
     check_curl(server.port, cert)
