@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: one debug build; then, against the built binary, the kill -9 durability test, the browser
-# EventSource and web console tests (headless Chromium, installed when missing; screenshots in ci-output/console),
-# third-party SSE clients, a full disk, nginx and Caddy in front, maintenance by other processes, TLS with HTTP/2,
-# configuration from file and environment, the systemd unit, a real Prometheus scraping what the dashboard asks, the `rewind tail` restart test, the fan-out check,
+# Runs every test. First installs the Debian packages the tests need when missing (scripts/install-deps.sh); one
+# debug build; then, against the built binary, the kill -9 durability test, the browser EventSource and web console
+# tests (headless Chromium; screenshots in ci-output/console), third-party SSE clients, a full disk, nginx and Caddy
+# in front, maintenance by other processes, TLS with HTTP/2, configuration from file and environment, the systemd
+# unit, a real Prometheus scraping what the dashboard asks, the `rewind tail` restart test, the fan-out check,
 # schemathesis against openapi.yaml and the flood of invalid requests; then the Swift suites (unit tests, in-process
 # servers over real loopback HTTP, and the PostgreSQL log against a throwaway cluster this script starts). The test
 # runner's summary is the last output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh
 scripts/check-format.sh
 swift build --build-tests
 python3 scripts/durability-test.py --binary .build/debug/rewind --rounds 3
