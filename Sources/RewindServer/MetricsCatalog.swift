@@ -5,7 +5,7 @@ import Prometheus
 ///
 /// One table, so help texts are the same wherever a metric is made (the registry refuses two texts for one name)
 /// and the store, which knows only swift-metrics, still gets help texts and buckets through
-/// `DescribedMetricsFactory`. README's "Metrics" section lists the same names; a test compares it with `/metrics`.
+/// `DescribedMetricsFactory`. The "Metrics" section of docs/operations.md lists the same names; a test compares it with `/metrics`.
 enum MetricsCatalog {
     enum Kind: Sendable {
         case counter

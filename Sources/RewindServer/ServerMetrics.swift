@@ -5,7 +5,7 @@ import Prometheus
 /// The delivery side's metrics; with the store's, exported at `GET /metrics` from one Prometheus registry per
 /// server (no process-wide bootstrap, so several servers in one process, as in the tests, keep their own).
 ///
-/// Every name, type, help text and bucket list is in `MetricsCatalog`, which README's metrics list follows.
+/// Every name, type, help text and bucket list is in `MetricsCatalog`, which the metrics list of docs/operations.md follows.
 /// Nothing here allocates per delivery: counters are atomics, a histogram sample is one lock and a bucket scan.
 struct ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry

@@ -30,7 +30,7 @@ struct Rewind: AsyncParsableCommand {
         ]
     )
 
-    /// Parses and runs a command with the exit codes the README documents: 2 for usage errors (ArgumentParser's
+    /// Parses and runs a command with the exit codes docs/cli.md documents: 2 for usage errors (ArgumentParser's
     /// own default is 64), 1 with one line on stderr for failures.
     static func main() async {
         do {

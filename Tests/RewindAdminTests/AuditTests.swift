@@ -67,7 +67,7 @@ struct AuditTests {
         log.close()
     }
 
-    /// The documented encoding, computed independently (Python's hashlib over the bytes the README lists), so an
+    /// The documented encoding, computed independently (Python's hashlib over the bytes docs/audit.md lists), so an
     /// auditor's own implementation agrees with the writer's.
     @Test func theHashIsTheDocumentedEncoding() {
         let one = ChainHash.hash(previous: ChainHash.genesis, id: 1, stream: "ab", type: "c", time: 5, data: "d")

@@ -224,7 +224,7 @@ struct ExactDataTests {
         expectExact(got, expected, what)
     }
 
-    /// The text as SSE delivers it: CR and CRLF become LF, which the format imposes (README, "Subscribe").
+    /// The text as SSE delivers it: CR and CRLF become LF, which the format imposes (docs/http-api.md, "Subscribe").
     /// Byte by byte, since `String` searches treat CRLF as one character.
     static func sseForm(_ text: String) -> String {
         var out: [UInt8] = []

@@ -213,9 +213,9 @@ struct MetricsTests {
         }
     }
 
-    /// README's "Metrics" table and `/metrics` list the same names, with the same types and labels.
-    @Test func readmeListsWhatMetricsExports() async throws {
-        let readme = try String(contentsOf: OpenAPITests.root.appendingPathComponent("README.md"), encoding: .utf8)
+    /// The "Metrics" table of docs/operations.md and `/metrics` list the same names, with the same types and labels.
+    @Test func docsListWhatMetricsExports() async throws {
+        let readme = try String(contentsOf: OpenAPITests.root.appendingPathComponent("docs/operations.md"), encoding: .utf8)
         let section = try #require(readme.components(separatedBy: "\n## Metrics\n").dropFirst().first?.components(separatedBy: "\n## ").first)
         var documented: [String: String] = [:]
         let row = try Regex(#"^\| `([a-z_]+)` \| (counter|gauge|histogram) \|\s*((?:`[a-z_]+`(?:, )?)*)\s*\|"#)
