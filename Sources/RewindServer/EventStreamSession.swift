@@ -81,30 +81,30 @@ struct EventStreamSession: Sendable {
         try await writer.write(ByteBuffer(bytes: prelude))
         var lastWrite = ContinuousClock.now
         var sent = 0
-        var fromLog = false
-        var inWindow = false
+        var handoff = SubscriptionHandoff()
         while true {
             if try await endIfExpired(writer: &writer) { return }
             let want = limit.map { min(pageSize, $0 - sent) } ?? pageSize
             let frames: [ByteBuffer]
             let events: Int
             let complete: Bool
-            let usedLog: Bool
             var newestCommit: ContinuousClock.Instant?
-            if !fromLog, let batch = recent.frames(after: position, filter: filter, limit: want, maxBytes: maxWriteBytes) {
+            var batch: RecentEvents.Batch?
+            let turn = handoff.beginTurn {
+                batch = recent.frames(after: position, filter: filter, limit: want, maxBytes: maxWriteBytes)
+                return batch != nil
+            }
+            if turn.source == .window, let batch {
                 frames = batch.frames
                 events = batch.frames.count
                 complete = batch.complete
                 position = batch.through
-                usedLog = false
-                inWindow = true
                 newestCommit = batch.newestCommit
                 metrics.readWindow(&state)
             } else {
-                if inWindow, !fromLog { metrics.slowReaderFallbacks.increment() }
-                inWindow = false
+                if turn.fellBehind { metrics.slowReaderFallbacks.increment() }
                 metrics.readLog(&state)
-                // Frames are encoded straight from SQLite's bytes, one buffer per page.
+                // Frames are encoded straight from the store's bytes, one buffer per page.
                 var (bytes, page) = try await log.scan(ReadQuery(after: position, filter: filter, limit: want), into: [UInt8]()) { out, event in
                     SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &out)
                 }
@@ -118,7 +118,6 @@ struct EventStreamSession: Sendable {
                 events = page.count
                 complete = page.count < want
                 position = page.scannedThrough
-                usedLog = true
             }
             if frames.count == 1 {
                 try await writer.write(frames[0])
@@ -134,16 +133,19 @@ struct EventStreamSession: Sendable {
                 sent += events
                 metrics.delivered(events, newestCommit: newestCommit, written: lastWrite, state: state)
             }
-            if let limit, sent >= limit { return }
-            if !complete { continue }
-            // Caught up with what this turn looked at. The window lacks events other processes committed, and a
-            // log page may predate a commit that finished while it was read: look again if the head is further.
-            if log.commits.head > position {
-                fromLog = !usedLog
-                continue
+            // Caught up with what this turn looked at? The window lacks events other processes committed, and a log
+            // page may predate a commit that finished while it was read: the head says whether to look again.
+            let next = handoff.endTurn(
+                limitReached: limit.map { sent >= $0 } ?? false,
+                complete: complete,
+                headAhead: complete && log.commits.head > position,
+                live: live
+            )
+            switch next {
+            case .close: return
+            case .readAgain: continue
+            case .wait: break
             }
-            fromLog = false
-            if !live { return }
             // A deletion announced while this turn ran woke no wait of ours: look before waiting for the next tick.
             if coversNewDeletion() { return }
             waiting: while true {
