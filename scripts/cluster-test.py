@@ -18,14 +18,16 @@ scripts/postgres-cluster.sh, a fresh database per case). Each case prints what i
               proxy is back; subscribers on every node end exact.
   shared      idempotency keys sent concurrently to two nodes append once and both answers name the same ids;
               a stream deleted on one node closes its subscribers on every node and reconnects get 204 anywhere;
-              retention by one node's maintenance makes every node answer a cursor behind the horizon with
-              `rewind.gap`.
+              retention by the nodes' maintenance (by count and by a 2 s max-age) makes every node answer a cursor
+              behind the horizon with `rewind.gap` and then exactly the kept events.
   nginx       deploy/nginx-cluster.conf in front of two nodes: an EventSource-like client behind nginx keeps its
               stream through the kill -9 of the node it was on and ends exact; POSTs through nginx are never
               retried on another node (no event twice).
 
-After each case `rewind verify --db <url>` runs when this binary's verify takes a PostgreSQL URL (otherwise a note
-says it was skipped).
+After each case `rewind verify --db <url>` runs when this binary's verify takes a PostgreSQL URL, and when
+`rewind serve` has `--node-name` every node gets one and fanout checks that its /metrics carry it (otherwise a note
+says what was skipped). The nodes' URLs set `connect_timeout=4`, so a request waiting for an unreachable PostgreSQL
+answers 503 within seconds; a request without an answer after 12 s counts as hung.
 
 Usage: scripts/cluster-test.py --binary .build/debug/rewind [--postgres-dir .build/postgres-test] [--case NAME ...]
 The PostgreSQL cluster in --postgres-dir is started when it is not running (and left running); the pgrestart case
@@ -59,9 +61,9 @@ from rewindtest import (  # noqa: E402
 NODE_ARGS = ["--heartbeat", "1"]
 # The nodes' PostgreSQL URLs set `connect_timeout` (default 10 s), which bounds every store operation: while
 # PostgreSQL is unreachable a publish waits that long for a connection before it answers 503.
-CONNECT_TIMEOUT = 3
-# A publish gets an answer within this or counts as hung.
-PUBLISH_TIMEOUT = 10
+CONNECT_TIMEOUT = 4
+# A publish gets an answer within this or counts as hung (a publish can wait for a commit ahead of it, then its own).
+PUBLISH_TIMEOUT = 12
 
 
 def say(case, text):
@@ -89,8 +91,11 @@ def differences(got, expected):
 class Nodes:
     """N Rewind processes on one PostgreSQL database (`urls` gives each its own URL, e.g. through a proxy)."""
 
-    def __init__(self, binary, workdir, urls, extra_args=()):
-        self.nodes = [Rewind(binary, workdir, free_port(), [*NODE_ARGS, *extra_args], db=url, log_name=f"node{i}.log")
+    def __init__(self, binary, workdir, urls, extra_args=(), node_names=False):
+        self.names = [f"cluster-test-node-{i}" for i in range(len(urls))] if node_names else []
+        self.nodes = [Rewind(binary, workdir, free_port(),
+                             [*NODE_ARGS, *extra_args, *(["--node-name", self.names[i]] if node_names else [])],
+                             db=url, log_name=f"node{i}.log")
                       for i, url in enumerate(urls)]
 
     @property
@@ -138,7 +143,8 @@ class Publisher(threading.Thread):
 
     def run(self):
         n = 0
-        while not self.stopping.is_set() and time.monotonic() < self.deadline and (self.count is None or n < self.count):
+        while (not self.stopping.is_set() and time.monotonic() < self.deadline
+               and (self.count is None or n < self.count)):
             port = self.ports[(self.offset + n) % len(self.ports)]
             started = time.monotonic()
             if self.batch_every and n % self.batch_every == self.batch_every - 1:
@@ -352,6 +358,12 @@ def case_fanout(env):
                               f"{differences(logged, expected)}")
     finish_subscribers(case, subscribers, expected)
     batches = sum(1 for o in outcomes if len(o["datas"]) > 1)
+    if nodes.names:
+        for port, name in zip(ports, nodes.names):
+            answer = http_get(port, "/metrics")
+            check(answer is not None and answer[0] == 200 and name in answer[1].decode(),
+                  f"{case}: /metrics on port {port} does not carry the node's name {name}")
+        say(case, f"each node's /metrics carries its --node-name")
     say(case, f"{len(outcomes)} publishes ({batches} batches) over 3 nodes: {format_counts(counts)}; "
               f"{len(expected)} acknowledged ids on `orders` and {len(acked_ids(outcomes, 'noise'))} on `noise`; "
               f"each of the 3 subscribers (one per node, from the start into the live phase) got exactly the "
@@ -453,7 +465,8 @@ def case_kill(env):
     acked = acked_ids(outcomes, "k")
     finish_subscribers(case, subscribers, expected)
     moved = [s for s in subscribers[4:] if set(s.served_by) - {victim.port}]
-    check(len(moved) == 2, f"{case}: the killed node's subscribers did not move: {[s.served_by for s in subscribers[4:]]}")
+    check(len(moved) == 2,
+          f"{case}: the killed node's subscribers did not move: {[s.served_by for s in subscribers[4:]]}")
     say(case, f"node on port {victim.port} killed with SIGKILL after 3 s of publishing through all 3: "
               f"{format_counts(counts)}; all {len(acked)} acknowledged ids in the log with their data, batches whole "
               f"({len(expected) - len(acked)} more committed without an answer); {after_kill} acknowledged after "
@@ -536,7 +549,8 @@ def case_partition(env):
     url = env.pg.database()
     parts = urllib.parse.urlsplit(url)
     proxy = TcpProxy(parts.port)
-    proxied = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}"))
+    netloc = f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}"
+    proxied = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     nodes = env.nodes([url, url, proxied], None)
     ports = nodes.ports
     cut_port = ports[2]
@@ -545,7 +559,8 @@ def case_partition(env):
                    for i, port in enumerate(ports)]
     for subscriber in subscribers:
         subscriber.start()
-    publishers = [Publisher(f"p{i}", [port], "cut", deadline, batch_every=3, pause=0.02) for i, port in enumerate(ports)]
+    publishers = [Publisher(f"p{i}", [port], "cut", deadline, batch_every=3, pause=0.02)
+                  for i, port in enumerate(ports)]
     for publisher in publishers:
         publisher.start()
     try:
@@ -561,12 +576,12 @@ def case_partition(env):
         wait_until(refused, 15, "the cut-off node to answer a publish with 503 and Retry-After")
         noticed = time.monotonic() - cut_at
         for port in ports[:2]:
-            check(http_get(port, "/readyz")[0] == 200, f"{case}: /readyz on port {port} is not 200 while another "
-                                                      f"node is cut off")
+            check((http_get(port, "/readyz") or (None,))[0] == 200,
+                  f"{case}: /readyz on port {port} is not 200 while another node is cut off")
         time.sleep(3)
         for port in ports[:2]:
-            check(http_get(port, "/readyz")[0] == 200, f"{case}: /readyz on port {port} is not 200 while another "
-                                                      f"node is cut off")
+            check((http_get(port, "/readyz") or (None,))[0] == 200,
+                  f"{case}: /readyz on port {port} is not 200 while another node is cut off")
     finally:
         proxy.restore()
     restored_at = time.monotonic()
@@ -592,7 +607,8 @@ def case_partition(env):
     finish_subscribers(case, subscribers, expected)
     other = sum(1 for p in publishers[:2] for o in p.outcomes)
     say(case, f"proxy cut ({closed} relayed connections closed, new ones refused): the cut-off node answered 503 "
-              f"with Retry-After within {noticed:.1f} s and /readyz 503, its publisher got {format_counts(cut_counts)}; "
+              f"with Retry-After within {noticed:.1f} s and /readyz 503, its publisher got "
+              f"{format_counts(cut_counts)}; "
               f"the 2 other nodes acknowledged all {other} of theirs and stayed ready; the node recovered "
               f"{recovered:.1f} s after the proxy came back, without a restart; the 3 subscribers ended with exactly "
               f"the log's {len(expected)} ids")
@@ -602,8 +618,11 @@ def case_partition(env):
 def case_shared(env):
     case = "shared"
     url = env.pg.database()
-    nodes = env.nodes(url, 3, ["--stream-retention", "short.*:max-events=3", "--maintenance-interval", "1s"])
+    nodes = env.nodes(url, 3, ["--stream-retention", "short.*:max-events=3", "--stream-retention", "aged.*:max-age=2s",
+                               "--maintenance-interval", "1s"])
     ports = nodes.ports
+    # Events that retention by age removes while the rest of the case runs.
+    aged = [publish_one(ports[i % 3], "aged.a", f"aged-{i}")[1]["ids"][0] for i in range(5)]
 
     # Idempotency: the same key at the same moment on two nodes.
     answers = []
@@ -656,10 +675,12 @@ def case_shared(env):
         subscriber.close()
     for port in ports:
         reader = SSEReader(port, "/v1/streams/doomed/events", last_event_id=str(ids[-1]))
-        check(reader.status == 204, f"{case}: a reconnect to the deleted stream on port {port} answered {reader.status}")
+        check(reader.status == 204,
+              f"{case}: a reconnect to the deleted stream on port {port} answered {reader.status}")
         reader.close()
         reader = SSEReader(port, "/v1/streams/doomed/events", last_event_id=str(ids[1]))
-        check(reader.status == 204, f"{case}: a reconnect to the deleted stream on port {port} answered {reader.status}")
+        check(reader.status == 204,
+              f"{case}: a reconnect to the deleted stream on port {port} answered {reader.status}")
         reader.close()
     say(case, f"`doomed` deleted on one node: the subscribers on all 3 nodes were closed and their reconnects "
               f"answered 204 within {closed_in:.1f} s; reconnects with Last-Event-ID on every node answer 204")
@@ -682,6 +703,20 @@ def case_shared(env):
     say(case, f"retention (short.*: max 3 events) pruned 7 of 10 events of short.a; a resume from id {ids[1]} on each "
               f"of the 3 nodes got rewind.gap {{after: {ids[1]}, earliest: {ids[7]}}} and then exactly the 3 kept "
               f"events")
+    wait_until(lambda: read_log(ports[2], "stream=aged.a") == [], 15,
+               "retention to remove aged.a's events (max-age 2s)")
+    for port in ports:
+        reader = SSEReader(port, "/v1/streams/aged.a/events?live=false", last_event_id=str(aged[1]))
+        check(reader.status == 200, f"{case}: a resume behind the age horizon on port {port} answered {reader.status}")
+        events = list(reader.events(time.monotonic() + 10))
+        reader.close()
+        check(events and events[0][1] == "rewind.gap", f"{case}: port {port}: first event {events[:1]}, not rewind.gap")
+        gap = json.loads(events[0][2])
+        check(gap["after"] == aged[1] and gap["earliest"] > aged[-1],
+              f"{case}: port {port}: rewind.gap says {gap} after aged.a's events {aged} were all removed")
+        check(len(events) == 1, f"{case}: port {port}: events after the gap of an emptied stream: {events[1:]}")
+    say(case, f"retention (aged.*: max-age 2s) removed all 5 events of aged.a; a resume from id {aged[1]} on each of "
+              f"the 3 nodes got rewind.gap {{after: {aged[1]}, earliest: {gap['earliest']}}} and nothing else")
     return url
 
 
@@ -752,14 +787,14 @@ class Environment:
     """What a case gets: the binary, the PostgreSQL cluster, a work directory of its own, and its nodes (stopped
     after the case)."""
 
-    def __init__(self, binary, pg, workdir):
-        self.binary, self.pg, self.workdir = binary, pg, workdir
+    def __init__(self, binary, pg, workdir, node_names):
+        self.binary, self.pg, self.workdir, self.node_names = binary, pg, workdir, node_names
         self.started = []
 
     def nodes(self, url_or_urls, count, extra_args=()):
         urls = url_or_urls if isinstance(url_or_urls, list) else [url_or_urls] * count
         urls = [f"{url}{'&' if '?' in url else '?'}connect_timeout={CONNECT_TIMEOUT}" for url in urls]
-        nodes = Nodes(self.binary, self.workdir, urls, extra_args)
+        nodes = Nodes(self.binary, self.workdir, urls, extra_args, self.node_names)
         self.started.append(nodes)
         nodes.start()
         return nodes
@@ -767,6 +802,11 @@ class Environment:
     def stop(self):
         for nodes in self.started:
             nodes.stop()
+
+
+def serve_has_node_name(binary):
+    help_text = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True, timeout=30).stdout
+    return "--node-name" in help_text
 
 
 def verify_takes_urls(binary):
@@ -788,11 +828,15 @@ def main():
     if not verify:
         print("cluster-test: note: this binary's `rewind verify` reads SQLite files only; the verify after each case "
               "is skipped", flush=True)
+    node_names = serve_has_node_name(binary)
+    if not node_names:
+        print("cluster-test: note: this binary's `rewind serve` has no --node-name; the check that each node's "
+              "metrics carry its name is skipped", flush=True)
     failed = []
     for name in args.case or list(CASES):
         with tempfile.TemporaryDirectory(prefix=f"rewind-cluster-{name}-") as workdir:
             os.chmod(workdir, 0o755)
-            env = Environment(binary, pg, workdir)
+            env = Environment(binary, pg, workdir, node_names)
             case_began = time.monotonic()
             try:
                 url = CASES[name](env)
