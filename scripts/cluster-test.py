@@ -27,7 +27,7 @@ scripts/postgres-cluster.sh, a fresh database per case). Each case prints what i
 After each case `rewind verify --db <url>` runs when this binary's verify takes a PostgreSQL URL, and when
 `rewind serve` has `--node-name` every node gets one and fanout checks that its /metrics carry it (otherwise a note
 says what was skipped). The nodes' URLs set `connect_timeout=4`, so a request waiting for an unreachable PostgreSQL
-answers 503 within seconds; a request without an answer after 12 s counts as hung.
+answers 503 within seconds; a request without an answer after 15 s counts as hung.
 
 Usage: scripts/cluster-test.py --binary .build/debug/rewind [--postgres-dir .build/postgres-test] [--case NAME ...]
 The PostgreSQL cluster in --postgres-dir is started when it is not running (and left running); the pgrestart case
@@ -63,7 +63,7 @@ NODE_ARGS = ["--heartbeat", "1"]
 # PostgreSQL is unreachable a publish waits that long for a connection before it answers 503.
 CONNECT_TIMEOUT = 4
 # A publish gets an answer within this or counts as hung (a publish can wait for a commit ahead of it, then its own).
-PUBLISH_TIMEOUT = 12
+PUBLISH_TIMEOUT = 15
 
 
 def say(case, text):
