@@ -444,3 +444,204 @@ class Load:
         for thread in [self.thread, *self.subscribers]:
             if thread.is_alive():
                 thread.join(timeout=15)
+
+
+def http_attempt(port, method, path, body=None, headers=None, timeout=5):
+    """One request on 127.0.0.1 that says how it went: (status, body, headers as a lower-cased dict) when an answer
+    came, else (None, "timeout" | "refused" | "reset" | another short reason, {}). Tests that must tell a hung
+    request from a refused connection use it instead of `http_request`."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
+    except (socket.timeout, TimeoutError):
+        return None, "timeout", {}
+    except ConnectionRefusedError:
+        return None, "refused", {}
+    except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected, http.client.IncompleteRead):
+        return None, "reset", {}
+    except (OSError, http.client.HTTPException) as error:
+        return None, type(error).__name__, {}
+    finally:
+        connection.close()
+
+
+def attempt_batch(port, stream, datas, headers=None, timeout=5):
+    """POSTs an NDJSON batch (one event per string in `datas`); returns what `http_attempt` returns, the body parsed
+    as JSON when it is JSON."""
+    body = "".join(json.dumps({"data": data}) + "\n" for data in datas).encode()
+    return _parsed(http_attempt(port, "POST", f"/v1/streams/{stream}/events", body=body,
+                                headers={"Content-Type": "application/x-ndjson", **(headers or {})}, timeout=timeout))
+
+
+def attempt_one(port, stream, data, headers=None, timeout=5):
+    """POSTs one text/plain event; returns what `http_attempt` returns, the body parsed as JSON when it is JSON."""
+    return _parsed(http_attempt(port, "POST", f"/v1/streams/{stream}/events", body=data.encode(),
+                                headers={"Content-Type": "text/plain", **(headers or {})}, timeout=timeout))
+
+
+def _parsed(answer):
+    status, body, headers = answer
+    if status is None:
+        return answer
+    try:
+        return status, json.loads(body) if body else None, headers
+    except ValueError:
+        return status, body, headers
+
+
+def read_log(port, query="stream=*", after=0, page=1000, timeout=10):
+    """Every event after `after` that the JSON read `GET /v1/events?<query>` returns, paged by cursor up to the head
+    the last page reports; a list of event objects. Fails on any answer but 200."""
+    events = []
+    while True:
+        status, body, _ = http_attempt(port, "GET", f"/v1/events?{query}&after={after}&limit={page}",
+                                       headers={"Accept": "application/json"}, timeout=timeout)
+        if status != 200:
+            raise TestFailure(f"JSON read on port {port} after {after} answered {status or body}")
+        answer = json.loads(body)
+        events += answer["events"]
+        if not answer["events"] or answer["next_after"] >= answer["head"]:
+            return events
+        after = answer["next_after"]
+
+
+def metric_sum(port, name):
+    """The sum of every sample of metric `name` (all label sets) on the server's /metrics, or None without an
+    answer."""
+    answer = http_get(port, "/metrics")
+    if answer is None or answer[0] != 200:
+        return None
+    total = 0.0
+    for line in answer[1].decode().splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class ResumingSubscriber(threading.Thread):
+    """An SSE client that behaves like a browser's EventSource, in a thread: when its stream ends it reconnects
+    with `Last-Event-ID`; when a node does not answer (refused, not 200) it tries the next of `ports`, as a client
+    behind a list of addresses does. A 204 ends it, as it ends EventSource. It keeps every event id it got
+    (`ids`), the `rewind.gap` signals (`gaps`, parsed) and the ports it was served by. `finish(until)` waits until
+    it has an id at or past `until` and closes it."""
+
+    def __init__(self, name, ports, path, deadline, last_event_id=None, retry=0.2, read_timeout=5):
+        super().__init__(daemon=True, name=name)
+        self.ports = list(ports)
+        self.path = path
+        self.deadline = deadline
+        self.last_id = last_event_id
+        self.retry = retry
+        self.read_timeout = read_timeout
+        self.ids, self.gaps, self.resets, self.served_by, self.refusals = [], [], [], [], []
+        self.ended_with_204 = False
+        self._index = 0
+        self._closing = threading.Event()
+        self._reader = None
+        self._lock = threading.Lock()
+
+    @property
+    def port(self):
+        return self.ports[self._index % len(self.ports)]
+
+    def run(self):
+        while not self._closing.is_set() and time.monotonic() < self.deadline:
+            try:
+                reader = SSEReader(self.port, self.path, last_event_id=self.last_id, timeout=self.read_timeout)
+            except (OSError, ValueError, IndexError):
+                self.refusals.append((self.port, "no connection"))
+                self._index += 1
+                time.sleep(self.retry)
+                continue
+            with self._lock:
+                self._reader = reader
+            if self._closing.is_set():
+                reader.close()
+                return
+            if reader.status == 204:
+                self.ended_with_204 = True
+                reader.close()
+                return
+            if reader.status != 200:
+                self.refusals.append((self.port, reader.status))
+                reader.close()
+                self._index += 1
+                time.sleep(self.retry)
+                continue
+            self.served_by.append(self.port)
+            try:
+                for event_id, event_type, data in reader.events(self.deadline):
+                    if event_type == "rewind.gap":
+                        self.gaps.append(json.loads(data))
+                    elif event_type == "rewind.reset":
+                        self.resets.append(json.loads(data))
+                    elif event_id is not None:
+                        self.ids.append(int(event_id))
+                    if event_id is not None:
+                        self.last_id = event_id
+                    if self._closing.is_set():
+                        break
+            except (OSError, ValueError, UnicodeDecodeError):
+                pass
+            reader.close()
+            time.sleep(self.retry)
+
+    def finish(self, until, seconds):
+        """Waits up to `seconds` for an id at or past `until` (None: no wait), then closes the stream and ends the
+        thread; returns whether `until` was reached."""
+        reached = until is None
+        if until is not None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and not (self.ids and self.ids[-1] >= until) and self.is_alive():
+                time.sleep(0.05)
+            reached = bool(self.ids and self.ids[-1] >= until)
+        self.close()
+        return reached
+
+    def close(self):
+        self._closing.set()
+        with self._lock:
+            reader = self._reader
+        if reader is not None:
+            try:
+                reader.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            reader.close()
+        self.join(timeout=10)
+
+
+def start_nginx(workdir, site):
+    """nginx run as a process of the test's own, with `site` (server and upstream blocks, as in deploy/) inside a
+    minimal main configuration whose pid file, logs and temp directories are in `workdir`; returns the Popen."""
+    temp = os.path.join(workdir, "tmp")
+    os.makedirs(temp, exist_ok=True)
+    with open(os.path.join(workdir, "site.conf"), "w") as out:
+        out.write(site)
+    user = "user root root;" if os.geteuid() == 0 else ""
+    main = f"""
+{user}
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx-error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {workdir}/site.conf;
+}}
+"""
+    config = os.path.join(workdir, "nginx.conf")
+    with open(config, "w") as out:
+        out.write(main)
+    checked = subprocess.run(["nginx", "-t", "-q", "-p", workdir, "-c", config], capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise TestFailure(f"nginx -t refused the configuration: {checked.stderr.strip()}")
+    return subprocess.Popen(["nginx", "-p", workdir, "-c", config, "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "nginx.out"), "wb"))

@@ -36,6 +36,8 @@ scripts/postgres-cluster.sh start "$postgres_dir" >/dev/null
 trap 'scripts/postgres-cluster.sh stop "$postgres_dir" >/dev/null 2>&1 || true' EXIT
 REWIND_TEST_POSTGRES_URL=$(scripts/postgres-cluster.sh url "$postgres_dir")
 export REWIND_TEST_POSTGRES_URL
+# Several nodes on one PostgreSQL log: fan-out, commit order, kill -9, PostgreSQL restart, a node cut off, nginx.
+python3 scripts/cluster-test.py --binary .build/debug/rewind --postgres-dir "$postgres_dir"
 # One test at a time: several tests bound how soon something happens (a poll, a deadline, a retention window), and
 # on a 2-core machine the others running beside them would decide those figures instead.
 swift test --skip-build --no-parallel
