@@ -8,10 +8,11 @@ import NIOHTTP1
 import PostgresNIO
 import RewindCore
 import RewindPostgres
-@testable import RewindServer
 import RewindStore
 import Synchronization
 import Testing
+
+@testable import RewindServer
 
 /// Several servers on one PostgreSQL database, in one process: one service whichever node a client talks to.
 @Suite("Several nodes on one PostgreSQL database", .enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable)))
@@ -196,7 +197,8 @@ struct SeveralNodesTests {
                 try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(database) ALLOW_CONNECTIONS false"), logger: quiet)
                 try await connection.query(
                     PostgresQuery(
-                        unsafeSQL: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rewind-listener' AND datname = '\(database)'"
+                        unsafeSQL:
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rewind-listener' AND datname = '\(database)'"
                     ),
                     logger: quiet
                 )
