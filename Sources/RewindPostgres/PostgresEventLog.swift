@@ -44,12 +44,14 @@ public final class PostgresEventLog: EventStore {
     let client: PostgresClient
     let logger: Logger
     private let metrics: PostgresStoreMetrics
+    /// Hears other nodes' commits (`PostgresEventLog+Listen.swift`).
+    let listener: CommitListener
     private let writer = Mutex(WriterState())
-    private final class CommitObserver: Sendable {
+    final class CommitObserver: Sendable {
         let handler: @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void
         init(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) { self.handler = handler }
     }
-    private let commitObserver = Mutex<CommitObserver?>(nil)
+    let commitObserver = Mutex<CommitObserver?>(nil)
     /// Why the last commit failed, until a commit or a probe succeeds (see `checkWritable`).
     let writeFailure = Mutex<String?>(nil)
 
@@ -75,6 +77,7 @@ public final class PostgresEventLog: EventStore {
         self.configuration = configuration
         self.logger = logger
         self.metrics = PostgresStoreMetrics(factory: metrics)
+        self.listener = CommitListener(metrics: metrics)
         self.commits = CommitHub(head: head, maintenance: maintenance)
         var options = PostgresClient.Configuration.Options()
         options.connectTimeout = configuration.timeout
@@ -153,7 +156,7 @@ public final class PostgresEventLog: EventStore {
     /// every statement Rewind runs is small and indexed, but on tables the planner has no statistics for yet its
     /// estimates pass `jit_above_cost`, and compiling then costs about 100 ms, which made the 25 ms poll of
     /// `catchUp` take that long.
-    private static func sessionSettings(_ configuration: PostgresStoreConfiguration) -> [(String, String)] {
+    static func sessionSettings(_ configuration: PostgresStoreConfiguration) -> [(String, String)] {
         let milliseconds = configuration.timeout.components.seconds * 1000 + configuration.timeout.components.attoseconds / 1_000_000_000_000_000
         return [
             ("application_name", "rewind"),
@@ -182,7 +185,7 @@ public final class PostgresEventLog: EventStore {
         }
     }
 
-    private static func connectionTLS(_ mode: PostgresStoreConfiguration.SSLMode) throws -> PostgresConnection.Configuration.TLS {
+    static func connectionTLS(_ mode: PostgresStoreConfiguration.SSLMode) throws -> PostgresConnection.Configuration.TLS {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch mode {
         case .disable:
@@ -208,8 +211,10 @@ public final class PostgresEventLog: EventStore {
     /// outlives the shutdown signal until the last commit is answered.
     public func run() async throws {
         let pool = Task.detached { [client] in await client.run() }
+        let listening = Task.detached { [self] in await listenForCommits() }
         try? await gracefulShutdown()
         close()
+        listening.cancel()
         let deadline = ContinuousClock.now + configuration.timeout
         while writer.withLock({ $0.committing }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
@@ -317,11 +322,11 @@ public final class PostgresEventLog: EventStore {
         // In a task of its own: the leader's caller going away (its task cancelled) must not fail the other
         // requests of the batch, nor stop a transaction whose outcome they wait for.
         let timeout = configuration.timeout
-        let committed = try await Task { [client, logger] in
+        let committed = try await Task { [client, logger, listener] in
             try await withDeadline(timeout, "a commit") {
                 try await client.withConnection { connection in
                     try await Self.transaction(connection, logger) { connection in
-                        try await Self.commit(requests, window: window, connection, logger)
+                        try await Self.commit(requests, window: window, listener: listener, connection, logger)
                     }
                 }
             }
@@ -341,6 +346,7 @@ public final class PostgresEventLog: EventStore {
     private static func commit(
         _ requests: [AppendRequest],
         window: Int64,
+        listener: CommitListener,
         _ connection: PostgresConnection,
         _ logger: Logger
     ) async throws
@@ -457,7 +463,8 @@ public final class PostgresEventLog: EventStore {
         let streams = touched.sorted { $0.key < $1.key }
         let newHead = nextID - 1
         let newTime = committed.isEmpty ? lastTime : time.microseconds
-        // One statement writes the events, the keys, the stream counters and the head row.
+        // One statement writes the events, the keys, the stream counters and the head row, and notifies the other
+        // nodes (sent by PostgreSQL at COMMIT).
         try await connection.query(
             """
             WITH new_events AS (
@@ -482,6 +489,7 @@ public final class PostgresEventLog: EventStore {
                     first_id = CASE WHEN s.count = 0 THEN excluded.first_id ELSE s.first_id END
             )
             UPDATE log_head SET head = \(newHead), chain_tip = \(ByteBuffer(bytes: chain)), last_time = \(newTime)
+            RETURNING pg_notify(\(CommitListener.channel), \(listener.payload(head: newHead, time: time)))
             """,
             logger: logger
         )
@@ -704,7 +712,7 @@ public final class PostgresEventLog: EventStore {
             return (head, mark, deletions)
         }
         if mark != known { commits.apply(mark, deletions: deletions) }
-        if head > commits.head { commits.publish(head: head) }
+        if head > commits.head { await announce(head: head) }
         return (head, mark)
     }
 

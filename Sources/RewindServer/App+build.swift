@@ -16,7 +16,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     try configuration.checkSecurity()
     var authenticator = Authenticator.off
     if let key = configuration.auth { authenticator = try await Authenticator(key: key) }
-    let metrics = ServerMetrics()
+    let metrics = ServerMetrics(node: configuration.nodeName)
     let opener = configuration.storeOpener ?? .sqlite(configuration.store)
     let log = try await opener.open(logger: logger, metrics: metrics.factory)
     let recent = RecentEvents(head: log.commits.head, maxEvents: configuration.windowEvents, maxBytes: configuration.windowBytes)
@@ -53,7 +53,12 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
         services: [
             log,
             BackgroundChores.heartbeat(log.commits, every: configuration.heartbeat / 4),
-            BackgroundChores.externalChanges(log, every: configuration.externalCommitPollInterval, logger: logger),
+            BackgroundChores.externalChanges(
+                log,
+                every: configuration.externalCommitPollInterval,
+                whileListening: configuration.externalCommitPollWhileListening,
+                logger: logger
+            ),
             BackgroundChores.maintenance(
                 log,
                 policy: configuration.retention,

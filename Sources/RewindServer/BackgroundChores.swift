@@ -32,10 +32,24 @@ enum BackgroundChores {
     /// new pruning horizon, so subscribers behind it read the log and get `rewind.gap`, and subscriptions covering
     /// a deleted stream end. This process's own commits and maintenance are announced at once. Each look is one
     /// small indexed read (the head and the one-row maintenance record), plus the new deletions when there are any.
-    static func externalChanges(_ log: any EventStore, every interval: Duration, logger: Logger) -> PeriodicService {
+    ///
+    /// A store that is notified of other nodes' commits (PostgreSQL's LISTEN) wakes subscribers itself; the poll is
+    /// then only the safety net, for what notifications do not carry (maintenance) and for a listener that has died
+    /// without noticing, and runs every `whileListening`. Whenever the store is not listening, it runs every
+    /// `interval`.
+    static func externalChanges(
+        _ log: any EventStore,
+        every interval: Duration,
+        whileListening: Duration,
+        logger: Logger
+    ) -> PeriodicService {
         // An unreachable database fails every look: one line when that starts and one when it ends, not 40 a second.
         let failing = Mutex(false)
+        let lastLook = Mutex(ContinuousClock.now)
         return PeriodicService(interval: interval) {
+            let now = ContinuousClock.now
+            if log.following == .listening, now - lastLook.withLock({ $0 }) < whileListening - interval / 2 { return }
+            lastLook.withLock { $0 = now }
             do {
                 try await log.catchUp()
                 let wasFailing = failing.withLock { failing in
@@ -62,7 +76,9 @@ enum BackgroundChores {
     }
 
     /// Applies the retention policy and forgets expired idempotency keys. What the policy removed leaves the window
-    /// through the log's horizon observer, as it does when another process prunes.
+    /// through the log's horizon observer, as it does when another process prunes. On a log shared by several nodes
+    /// one node at a time does it (`EventStore.exclusively`): the others skip the round, and learn of what was
+    /// removed through `catchUp`, so their subscribers behind the new horizon get `rewind.gap` all the same.
     static func maintenance(
         _ log: any EventStore,
         policy: RetentionPolicy,
@@ -71,7 +87,15 @@ enum BackgroundChores {
     ) -> PeriodicService {
         PeriodicService(interval: interval) {
             do {
-                let report = try await log.prune(policy, now: .now(), chunk: 10_000)
+                let done = try await log.exclusively("maintenance") {
+                    let report = try await log.prune(policy, now: .now(), chunk: 10_000)
+                    _ = try await log.expireIdempotencyKeys(now: .now())
+                    return report
+                }
+                guard let report = done else {
+                    logger.debug("another node is running maintenance; skipped this round")
+                    return
+                }
                 if report.events > 0 {
                     logger.info(
                         "pruned events",
@@ -80,7 +104,6 @@ enum BackgroundChores {
                         ]
                     )
                 }
-                _ = try await log.expireIdempotencyKeys(now: .now())
             } catch {
                 logger.error("maintenance failed", metadata: ["error": "\(error)"])
             }

@@ -97,6 +97,12 @@ enum MetricsCatalog {
                 help: "Event committed to its frame written to a live subscriber's socket; one sample per written batch, for its newest event."
             ),
             Entry(name: "rewind_log_head", kind: .gauge, help: "Id of the newest event in the log."),
+            Entry(name: "rewind_node_info", kind: .gauge, help: "Always 1; the node label is this server's --node-name."),
+            Entry(
+                name: "rewind_cross_node_lag_seconds",
+                kind: .durationHistogram(latencyBuckets),
+                help: "Commit on another node sharing the database to this node having read it and woken its subscribers, from the commit's time."
+            ),
             Entry(name: "rewind_log_size_bytes", kind: .gauge, help: "Size of the database on disk: the main file and its write-ahead log."),
         ].map { ($0.name, $0) }
     )
@@ -120,6 +126,8 @@ enum ServerMetricName: String {
     case deliveryLag = "rewind_delivery_lag_seconds"
     case logHead = "rewind_log_head"
     case logSize = "rewind_log_size_bytes"
+    case nodeInfo = "rewind_node_info"
+    case crossNodeLag = "rewind_cross_node_lag_seconds"
 }
 
 /// A swift-metrics factory over one Prometheus registry that takes help texts and buckets from `MetricsCatalog`,

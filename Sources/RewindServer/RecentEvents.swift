@@ -37,8 +37,12 @@ final class RecentEvents: Sendable {
         self.maxBytes = max(1, maxBytes)
     }
 
-    /// Adds a commit's events. A `previousHead` that is not the window's last id means another process committed
-    /// in between: the window restarts at this commit, since it cannot hold the events it never saw.
+    /// Adds events that follow `previousHead` in the log: a commit of this process, or the newest events of other
+    /// nodes' commits that `catchUp` read. The window only ever holds a gap-free run of the log, whatever order
+    /// these calls come in: events it already holds are skipped, and an event that does not follow the window's
+    /// last id directly (another node committed in between and this process has not read those events yet, or
+    /// they were deleted) restarts the window at that event, since it cannot hold the events it never saw. A
+    /// subscriber positioned before the restart reads the log, which has them.
     func append(previousHead: Int64, events: [Event]) {
         guard !events.isEmpty else { return }
         var added: [Entry] = []
@@ -51,22 +55,30 @@ final class RecentEvents: Sendable {
             added.append(Entry(id: event.id, stream: event.stream, type: event.type, frame: ByteBuffer(bytes: frame), committed: committed))
         }
         state.withLock { state in
-            if previousHead != state.last {
-                state.entries.removeAll()
-                state.bytes = 0
-                state.start = previousHead
-            }
+            var expected = previousHead + 1
             for entry in added {
+                defer { expected = entry.id + 1 }
+                guard entry.id > state.last else { continue }
+                if entry.id != state.last + 1 || entry.id != expected {
+                    state.entries.removeAll()
+                    state.bytes = 0
+                    state.start = entry.id - 1
+                }
                 state.entries.append(entry)
                 state.bytes += entry.frame.readableBytes
+                state.last = entry.id
             }
-            state.last = added[added.count - 1].id
             while state.entries.count > maxEvents || (state.bytes > maxBytes && state.entries.count > 1) {
                 let dropped = state.entries.removeFirst()
                 state.bytes -= dropped.frame.readableBytes
                 state.start = dropped.id
             }
         }
+    }
+
+    /// The ids the window covers, `(start, last]`, and the ids it holds, for tests of its invariant.
+    var contents: (start: Int64, last: Int64, ids: [Int64]) {
+        state.withLock { ($0.start, $0.last, $0.entries.map(\.id)) }
     }
 
     /// What a subscriber takes from the window in one turn.

@@ -55,12 +55,28 @@ extension RewindAPI {
         } catch {
             throw Problem(.serviceUnavailable, "store is not writable: \(error)")
         }
+        // A node that has not heard other nodes' commits for longer than the grace still serves them through its
+        // poll, but late: a load balancer should send clients elsewhere until it listens again.
+        if case .down(let since, let reason) = log.following, ContinuousClock.now - since > configuration.listenerGrace {
+            throw Problem(
+                .serviceUnavailable,
+                "not hearing other nodes' commits for \((ContinuousClock.now - since).components.seconds) s: \(reason)"
+            )
+        }
         return jsonResponse(.ok) { json in
             json.beginObject()
             json.key("status")
             json.string("ready")
             json.key("head")
             json.int(log.commits.head)
+            json.key("node")
+            json.string(configuration.nodeName)
+            json.key("following")
+            switch log.following {
+            case .polling: json.string("polling")
+            case .listening: json.string("listening")
+            case .down: json.string("reconnecting")
+            }
             json.endObject()
         }
     }

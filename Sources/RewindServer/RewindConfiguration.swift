@@ -1,6 +1,12 @@
 public import RewindCore
 public import RewindStore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Everything `rewind serve` can be told; the defaults are the documented ones.
 public struct RewindConfiguration: Sendable {
     /// Address to listen on (`--host`); auth-less serving is meant for loopback.
@@ -29,6 +35,17 @@ public struct RewindConfiguration: Sendable {
     public var maintenanceInterval: Duration
     /// How often the database is checked for events other processes appended and maintenance they did.
     public var externalCommitPollInterval: Duration = .milliseconds(25)
+    /// The same check while the store is notified of other nodes' commits (PostgreSQL's LISTEN): only a safety net
+    /// then, for maintenance (a stream deleted on another node closes its subscribers here within this time) and
+    /// for a listener that died unnoticed. Four looks a second cost nothing worth counting and keep deletions and
+    /// pruning prompt; every commit comes through the notification anyway.
+    public var externalCommitPollWhileListening: Duration = .milliseconds(250)
+    /// How long this node may go without hearing other nodes' commits (its PostgreSQL listener down) before
+    /// `/readyz` answers 503: a reconnect normally takes well under a second, and the poll delivers meanwhile.
+    public var listenerGrace: Duration = .seconds(10)
+    /// This node's name (`--node-name`, default the host name): in `/readyz` and in `rewind_node_info`, so the
+    /// nodes sharing one database can be told apart.
+    public var nodeName: String = RewindConfiguration.hostName
     /// Longest `wait=` a long-polling JSON read may ask for.
     public var maxLongPoll: Duration = .seconds(60)
     /// Bounds of the shared window of recent events that caught-up subscribers are served from
@@ -99,6 +116,14 @@ public struct InsecureConfigurationError: Error, CustomStringConvertible {
 }
 
 extension RewindConfiguration {
+    /// The machine's host name, or `rewind` when it cannot be read.
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "rewind" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "rewind" : name
+    }
+
     /// True for addresses only this machine can reach.
     public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")

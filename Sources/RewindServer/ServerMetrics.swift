@@ -31,8 +31,14 @@ struct ServerMetrics: Sendable {
     let deliveryLag: DurationHistogram
     let logHead: Gauge
     let logSize: Gauge
+    /// Always 1, labelled with this node's name: the Prometheus way to name the process a scrape came from
+    /// (`* on(instance) group_left(node) rewind_node_info` adds the name to any series).
+    let nodeInfo: Gauge
+    /// Commit on another node → this node has read it and woken its subscribers. Recorded by the store, which
+    /// makes it through `factory` under the same name; made here too so it is listed whatever the store.
+    let crossNodeLag: DurationHistogram
 
-    init() {
+    init(node: String = RewindConfiguration.hostName) {
         registry = PrometheusCollectorRegistry()
         factory = DescribedMetricsFactory(registry: registry)
         liveSubscribers = factory.gauge(.subscribers, [("state", "live")])
@@ -47,6 +53,9 @@ struct ServerMetrics: Sendable {
         deliveryLag = factory.durationHistogram(.deliveryLag)
         logHead = factory.gauge(.logHead)
         logSize = factory.gauge(.logSize)
+        nodeInfo = factory.gauge(.nodeInfo, [("node", node)])
+        nodeInfo.set(to: 1)
+        crossNodeLag = factory.durationHistogram(.crossNodeLag)
     }
 
     /// Where a subscriber reads from; it counts in `rewind_subscribers` under this state.

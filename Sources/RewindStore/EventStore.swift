@@ -19,7 +19,9 @@ public protocol EventStore: AnyObject, Sendable, Service {
     func append(_ request: AppendRequest) async throws -> AppendResult
 
     /// Sets the function told about every commit of this process, before subscribers are woken: the head before
-    /// the commit and the events it added, in id order.
+    /// the commit and the events it added, in id order. A store shared by several nodes also tells it, from
+    /// `catchUp`, the newest events other nodes committed (up to a bound), so the server's window of recent events
+    /// serves them too; calls may then come in any order and overlap, and the receiver keeps only a gap-free run.
     func onCommit(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void)
 
     /// Stops taking appends; requests already queued are still committed.
@@ -71,6 +73,35 @@ public protocol EventStore: AnyObject, Sendable, Service {
     /// tells `commits`: one small read, cheap enough for a server to poll every few milliseconds.
     @discardableResult
     func catchUp() async throws -> (head: Int64, maintenance: MaintenanceMark)
+
+    /// How this process hears of other processes' commits now: by polling only (SQLite), or by notifications that
+    /// are up or down (PostgreSQL's LISTEN). The server polls slowly while notifications are up, fast otherwise, and
+    /// `/readyz` fails when they have been down for too long.
+    var following: Following { get }
+
+    /// Runs `body` unless another process sharing the log is running a body under the same `name` now; nil when
+    /// it is. Maintenance runs this way, so one node at a time prunes a shared database instead of all racing to.
+    func exclusively<T: Sendable>(_ name: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T?
+}
+
+/// How a process hears of commits made by other processes on the same log.
+public enum Following: Sendable, Equatable {
+    /// No notifications: only polling the head (SQLite, whose other writers cannot tell).
+    case polling
+    /// Notified of every commit as it becomes visible.
+    case listening
+    /// Notifications are down since `since`, for `reason`; polling alone finds commits meanwhile.
+    case down(since: ContinuousClock.Instant, reason: String)
+}
+
+extension EventStore {
+    /// Polling only, for a store with no notifications.
+    public var following: Following { .polling }
+
+    /// Runs `body`: a store only one process writes at a time needs no lock of its own.
+    public func exclusively<T: Sendable>(_ name: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        try await body()
+    }
 }
 
 /// Where a log lives, as `--db` or `REWIND_DB` names it: a file path, or a `postgres://` / `postgresql://` URL.

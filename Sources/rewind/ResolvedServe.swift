@@ -107,6 +107,12 @@ struct ResolvedServe {
             }
             return range
         }
+        if let name = settings.string("node-name") {
+            guard !name.isEmpty, name.count <= 128, name.allSatisfy({ !$0.isWhitespace && !$0.isNewline && $0 != "\"" && $0 != "\\" }) else {
+                throw fail("--node-name '\(name)' must be 1-128 characters without spaces, quotes or backslashes")
+            }
+            configuration.nodeName = name
+        }
         self.configuration = configuration
         let levelText = settings.string("log-level") ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {

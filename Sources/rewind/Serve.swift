@@ -28,6 +28,7 @@ struct Serve: AsyncParsableCommand {
               rewind serve --db /var/lib/rewind/log.sqlite --port 8080
               rewind serve --host 0.0.0.0 --jwt-secret-file /etc/rewind/secret
               rewind serve --retention-max-age 30d --stream-retention 'audit.*:max-age=365d'
+              rewind serve --db postgres://rewind@db.example/rewind --node-name rewind-2
             """
     )
 
@@ -113,6 +114,9 @@ struct Serve: AsyncParsableCommand {
     )
     var trustedProxies: [String] = []
 
+    @Option(help: "This node's name in /readyz and in the rewind_node_info metric (default: the host name).")
+    var nodeName: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
     var logLevel: Logger.Level?
 
@@ -156,6 +160,7 @@ struct Serve: AsyncParsableCommand {
         set("tls-cert", tlsCert.map { .string($0) })
         set("tls-key", tlsKey.map { .string($0) })
         set("trusted-proxy", trustedProxies.isEmpty ? nil : .stringArray(trustedProxies))
+        set("node-name", nodeName.map { .string($0) })
         set("log-level", logLevel.map { .string($0.rawValue) })
         set("log-format", logFormat.map { .string($0.rawValue) })
         return flags
@@ -168,7 +173,9 @@ struct Serve: AsyncParsableCommand {
             return
         }
         let resolved = try ResolvedServe(settings)
-        let logger = RewindLogging.start(level: resolved.logLevel, format: resolved.logFormat)
+        var logger = RewindLogging.start(level: resolved.logLevel, format: resolved.logFormat)
+        // Every line says which node wrote it, so the logs of several nodes can be read together.
+        logger[metadataKey: "node"] = "\(resolved.configuration.nodeName)"
         let app = try await buildApplication(configuration: resolved.configuration, logger: logger)
         try await app.runService()
     }

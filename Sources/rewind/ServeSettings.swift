@@ -59,6 +59,7 @@ struct ServeSettings {
         Option(name: "tls-cert", type: .string, defaultText: "none"),
         Option(name: "tls-key", type: .string, defaultText: "none"),
         Option(name: "trusted-proxy", type: .stringArray, defaultText: "none"),
+        Option(name: "node-name", type: .string, defaultText: "the host name"),
         Option(name: "log-level", type: .string, defaultText: "info"),
         Option(name: "log-format", type: .string, defaultText: "text"),
     ]
