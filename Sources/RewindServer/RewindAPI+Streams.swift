@@ -50,18 +50,19 @@ extension RewindAPI {
 
     /// `GET /readyz`: 200 while the store takes writes, 503 otherwise.
     func ready() async throws -> Response {
-        do {
-            try await log.checkWritable()
-        } catch {
-            throw Problem(.serviceUnavailable, "store is not writable: \(error)")
-        }
         // A node that has not heard other nodes' commits for longer than the grace still serves them through its
-        // poll, but late: a load balancer should send clients elsewhere until it listens again.
+        // poll, but late: a load balancer should send clients elsewhere until it listens again. Checked first: it
+        // costs no I/O, and a node cut off from PostgreSQL would otherwise wait for its write probe to give up.
         if case .down(let since, let reason) = log.following, ContinuousClock.now - since > configuration.listenerGrace {
             throw Problem(
                 .serviceUnavailable,
                 "not hearing other nodes' commits for \((ContinuousClock.now - since).components.seconds) s: \(reason)"
             )
+        }
+        do {
+            try await log.checkWritable()
+        } catch {
+            throw Problem(.serviceUnavailable, "store is not writable: \(error)")
         }
         return jsonResponse(.ok) { json in
             json.beginObject()

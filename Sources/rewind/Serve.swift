@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
               rewind serve
               rewind serve --db /var/lib/rewind/log.sqlite --port 8080
               rewind serve --host 0.0.0.0 --jwt-secret-file /etc/rewind/secret
-              rewind serve --retention-max-age 30d --stream-retention 'audit.*:max-age=365d'
+              rewind serve --retention-max-age 30d --stream-retention 'audit:'
               rewind serve --db postgres://rewind@db.example/rewind --node-name rewind-2
             """
     )
