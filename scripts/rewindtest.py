@@ -255,3 +255,19 @@ def publish(port, stream, data, headers=None):
     except ValueError:
         parsed = None
     return status, parsed, response_headers
+
+
+def read_stream_events(port, stream, timeout=30):
+    """Every event of one stream, in id order, as the JSON read API returns them (dicts with id, stream, type,
+    data, time), paging with `after` until a page comes back empty."""
+    events, after = [], 0
+    while True:
+        answer = http_request(port, "GET", f"/v1/streams/{stream}/events?after={after}&limit=10000",
+                              headers={"Accept": "application/json"}, timeout=timeout)
+        if answer is None or answer[0] != 200:
+            raise TestFailure(f"reading {stream} after {after}: {answer[:2] if answer else 'no answer'}")
+        page = json.loads(answer[1])["events"]
+        if not page:
+            return events
+        events += page
+        after = page[-1]["id"]
