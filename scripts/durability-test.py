@@ -308,7 +308,7 @@ def outage(args, server, cluster, mode, number, history):
                   for i in range(args.publishers)]
     failures = []
     probes = {"healthz": [], "readyz": []}
-    resumed = ready = None
+    resumed = ready = stopping = back = None
     try:
         for t in publishers:
             t.start()
@@ -340,6 +340,8 @@ def outage(args, server, cluster, mode, number, history):
             failures.append(str(failure))
         time.sleep(2)
     finally:
+        if stopping is not None and back is None:
+            cluster.start()  # leave the cluster running for whatever runs next
         stop.set()
         for t in publishers:
             t.join(timeout=ACK_GIVE_UP + 30)
