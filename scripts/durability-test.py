@@ -31,9 +31,10 @@ from rewindtest import (PostgresCluster, Rewind, SSEReader, TestFailure, free_po
                         read_stream_events, wait_until)
 
 STREAMS = ["durable.a", "durable.b", "durable.c"]
-# Seconds within which every publish must be answered, also while PostgreSQL is gone (Rewind's own bound is the
-# URL's connect_timeout, 10 s by default; measured, the slowest 503 takes about half of it).
-ANSWER_LIMIT = 10
+# Seconds within which every publish must be answered, also while PostgreSQL is gone: Rewind bounds every operation
+# by the URL's connect_timeout (10 s by default), which a statement in flight when PostgreSQL crashes can take in
+# full (most 503s come at once); half a second more for the HTTP exchange on a busy machine.
+ANSWER_LIMIT = 10.5
 OUTAGE = 6  # seconds PostgreSQL stays down
 RECOVERY_LIMIT = 30  # seconds after PostgreSQL is back within which publishing must work again
 ACK_GIVE_UP = 90  # seconds a publisher retries one request before the test fails
