@@ -4,7 +4,9 @@ Chromium, driven through the DevTools protocol); events are published while the 
 SIGTERM and started again on the same database. The page must end with every acknowledged event exactly once, in
 order, with ids 1..N and matching data, and must have reconnected (an `error` followed by an `open`).
 
-Usage: scripts/browser-test.py --binary .build/debug/rewind [--events 200] [--restarts 1]
+Usage: scripts/browser-test.py --binary .build/debug/rewind [--events 200] [--restarts 1] [--postgres DIR]
+With --postgres DIR the log lives in a new database of the throwaway PostgreSQL cluster in DIR
+(`scripts/postgres-cluster.sh`, started when it is not running) instead of an SQLite file.
 Installs Debian's chromium with apt-get when it is missing and we are root. Standard library only (the DevTools
 websocket is spoken by the minimal client in devtools.py, shared with console-test.py). Only talks to 127.0.0.1;
 every loop is bounded in time and stops by itself; stops only the processes it started.
@@ -23,6 +25,7 @@ import time
 from collections import Counter
 
 from devtools import Rewind, TestFailure, free_port, start_chromium, wait_until
+from rewindtest import PostgresCluster
 
 STREAM = "browser"
 PUBLISH_RATE = 45  # events per second
@@ -186,7 +189,8 @@ def run(args, workdir, stack):
     stack.callback(page_server.server_close)
     stack.callback(page_server.shutdown)
     page_origin = f"http://127.0.0.1:{page_server.server_address[1]}"
-    rewind = Rewind(binary, workdir, rewind_port, ["--cors-origin", page_origin])
+    db = PostgresCluster(args.postgres).database("rewind_browser") if args.postgres else None
+    rewind = Rewind(binary, workdir, rewind_port, ["--cors-origin", page_origin], db=db)
     stack.callback(rewind.stop)
     rewind.start()
 
@@ -206,7 +210,8 @@ def run(args, workdir, stack):
                         f"restarts; opens {state['opens']}, errors {state['errors']}, readyState {state['readyState']}")
     if problems:
         raise TestFailure("\n  ".join(problems) + f"\nRewind log (successful requests left out):\n{rewind.log_tail()}")
-    print(f"browser test passed: {len(acked)} events, ids 1..{len(acked)} exactly once in order, "
+    where = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"browser test on {where} passed: {len(acked)} events, ids 1..{len(acked)} exactly once in order, "
           f"{plural(args.restarts, 'server restart')}, {plural(state['reconnects'], 'reconnect')}")
 
 
@@ -215,6 +220,7 @@ def main():
     parser.add_argument("--binary", required=True, help="the rewind executable to test (copied first)")
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--restarts", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--postgres", metavar="DIR", help="keep the log in a new database of the test cluster in DIR")
     args = parser.parse_args()
     if args.events < 10:
         parser.error("--events must be at least 10")

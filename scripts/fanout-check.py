@@ -7,23 +7,19 @@ with the complete sequence. Prints the bench's figures and the server's memory.
 Usage:
   scripts/fanout-check.py --binary .build/release/rewind --subscribers 2000 --rate 500 --duration 30 --publishers 160
   scripts/fanout-check.py --binary .build/debug/rewind --subscribers 200 --rate 100 --duration 10 --slow 1
+  scripts/fanout-check.py --binary .build/debug/rewind --postgres .build/postgres-test ...
+With --postgres DIR the log lives in a new database of the throwaway PostgreSQL cluster in DIR
+(`scripts/postgres-cluster.sh`, started when it is not running) instead of an SQLite file.
 Only talks to 127.0.0.1; the bench bounds its own run; the server it starts is stopped by PID.
 """
 import argparse
-import http.client
 import json
-import os
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from rewindtest import PostgresCluster, Rewind, TestFailure, free_port
 
 
 def main():
@@ -36,35 +32,30 @@ def main():
     parser.add_argument("--slow", type=int, default=0, help="subscribers reading one small chunk a second")
     parser.add_argument("--window-events", type=int, default=16384)
     parser.add_argument("--event-size", type=int, default=64, help="bytes of data per event")
+    parser.add_argument("--postgres", metavar="DIR", help="keep the log in a new database of the test cluster in DIR")
     parser.add_argument("--no-rate-check", action="store_true",
                         help="check delivery only, not that the publishers kept the rate (for debug builds)")
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="rewind-fanout-")
     port = free_port()
-    log = open(os.path.join(workdir, "server.log"), "w")
-    server = subprocess.Popen(
-        [args.binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--db", os.path.join(workdir, "rewind.sqlite"),
-         "--log-level", "warning", "--window-events", str(args.window_events)],
-        stdout=log, stderr=subprocess.STDOUT)
+    server = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit("the server did not start")
-            time.sleep(0.05)
+        db = PostgresCluster(args.postgres).database("rewind_fanout") if args.postgres else None
+        server = Rewind(args.binary, workdir, port, ["--log-level", "warning", "--window-events", str(args.window_events)],
+                        db=db, log_name="server.log")
+        server.start()
+    except TestFailure as failure:
+        if server:
+            server.stop()
+        sys.exit(f"fan-out check FAILED: {failure}")
+    where = "PostgreSQL" if args.postgres else "SQLite"
+    try:
         url = f"http://127.0.0.1:{port}/v1/streams/{{stream}}/events"
         bench = subprocess.run(
             [args.binary, "bench", "fanout", "--publish-url", url, "--subscribe-url", url, "--subscribers", str(args.subscribers),
              "--rate", str(args.rate), "--duration", str(args.duration), "--publishers", str(args.publishers),
-             "--slow-subscribers", str(args.slow), "--event-size", str(args.event_size), "--server-pid", str(server.pid), "--json"],
+             "--slow-subscribers", str(args.slow), "--event-size", str(args.event_size), "--server-pid", str(server.process.pid), "--json"],
             capture_output=True, text=True, timeout=args.duration + 600)
         if bench.returncode != 0:
             sys.exit(f"rewind bench failed: {bench.stderr.strip()}")
@@ -79,15 +70,12 @@ def main():
             failures.append(f"deliveries {report['deliveries']} != published x subscribers")
         if failures:
             sys.exit("fan-out check FAILED: " + ", ".join(failures))
-        print(f"fan-out check passed: {args.subscribers} subscribers ({args.slow} slow) x {report['published']} events, "
+        print(f"fan-out check on {where} passed: {args.subscribers} subscribers ({args.slow} slow) x {report['published']} events, "
               f"no gap, duplicate, reordering or disconnect; server RSS {report['server_rss_kb_before']} KiB before, "
               f"{report['server_rss_kb_max']} KiB at most")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ public final class PostgresEventLog: EventStore {
     public let commits: CommitHub
     let client: PostgresClient
     let logger: Logger
+    /// Fails operations at once while PostgreSQL is out of reach (see `Reachability`).
+    let reachability: Reachability
     private let metrics: PostgresStoreMetrics
     /// Hears other nodes' commits (`PostgresEventLog+Listen.swift`).
     let listener: CommitListener
@@ -76,6 +78,7 @@ public final class PostgresEventLog: EventStore {
     private init(configuration: PostgresStoreConfiguration, head: Int64, maintenance: MaintenanceMark, logger: Logger, metrics: any MetricsFactory) {
         self.configuration = configuration
         self.logger = logger
+        self.reachability = Reachability(configuration: configuration, logger: logger)
         self.metrics = PostgresStoreMetrics(factory: metrics)
         self.listener = CommitListener(metrics: metrics)
         self.commits = CommitHub(head: head, maintenance: maintenance)
@@ -321,16 +324,16 @@ public final class PostgresEventLog: EventStore {
         let window = configuration.idempotencyWindow.microseconds
         // In a task of its own: the leader's caller going away (its task cancelled) must not fail the other
         // requests of the batch, nor stop a transaction whose outcome they wait for.
-        let timeout = configuration.timeout
-        let committed = try await Task { [client, logger, listener] in
-            try await withDeadline(timeout, "a commit") {
-                try await client.withConnection { connection in
+        let (timeout, leaseLimit) = (configuration.timeout, configuration.leaseTimeout)
+        let committed = try await reachability.guarded(within: timeout) {
+            try await Task { [client, logger, listener] in
+                try await withPooledConnection(client, within: timeout, leaseWithin: leaseLimit, "a commit") { connection in
                     try await Self.transaction(connection, logger) { connection in
                         try await Self.commit(requests, window: window, listener: listener, connection, logger)
                     }
                 }
-            }
-        }.value
+            }.value
+        }
         writeFailure.withLock { $0 = nil }
         metrics.commits.increment()
         metrics.eventsAppended.increment(by: committed.events.count)
@@ -793,8 +796,10 @@ public final class PostgresEventLog: EventStore {
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws -> T {
         do {
-            return try await withDeadline(configuration.timeout, what) { [client, logger] in
-                try await client.withConnection { connection in try await body(connection, logger) }
+            return try await reachability.guarded(within: configuration.timeout) {
+                try await withPooledConnection(client, within: configuration.timeout, leaseWithin: configuration.leaseTimeout, what) {
+                    [logger] connection in try await body(connection, logger)
+                }
             }
         } catch {
             throw PostgresFailures.map(error, configuration)
@@ -823,7 +828,9 @@ public final class PostgresEventLog: EventStore {
             try await connection.query("COMMIT", logger: logger)
             return value
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
+            if !connection.isClosed, !PostgresFailures.connectionLost(error) {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+            }
             throw error
         }
     }
@@ -836,7 +843,9 @@ public final class PostgresEventLog: EventStore {
             try await connection.query("COMMIT", logger: logger)
             return value
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
+            if !connection.isClosed, !PostgresFailures.connectionLost(error) {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+            }
             throw error
         }
     }

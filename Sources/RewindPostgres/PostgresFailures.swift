@@ -1,3 +1,4 @@
+internal import Logging
 internal import PostgresNIO
 public import RewindStore
 import Synchronization
@@ -22,11 +23,28 @@ enum PostgresFailures {
             return error
         case let error as PSQLError:
             return map(error, configuration)
+        case let error as NoConnection:
+            return StoreError.unavailable("PostgreSQL at \(configuration.host):\(configuration.port): \(error)")
         default:
             if "\(type(of: error))" == "ConnectionPoolError" {
                 return StoreError.unavailable("cannot get a connection to PostgreSQL at \(configuration.host):\(configuration.port)")
             }
             return StoreError.unavailable("PostgreSQL at \(configuration.host):\(configuration.port): \(error)")
+        }
+    }
+
+    /// True when `error` says the connection it came from is gone (closed, cut, or ended by the server shutting
+    /// down): PostgreSQL rolls back its open transaction by itself, and a ROLLBACK sent on it would only wait.
+    static func connectionLost(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
+            return true
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57P")
+        default:
+            return false
         }
     }
 
@@ -72,12 +90,129 @@ enum PostgresFailures {
     }
 }
 
+/// Answers at once while PostgreSQL is known to be out of reach, instead of making every caller wait out the timeout.
+///
+/// The driver's pool does not fail a request when it cannot connect: it queues it and keeps trying (its own circuit
+/// breaker trips only after a minute), so without this every publish during an outage would take the whole timeout,
+/// and a request queued behind a group commit that waited it out would wait it out again. Once an operation fails
+/// because PostgreSQL is unreachable (the connection refused or cut, the server shutting down, or no answer within
+/// the timeout), one operation at a time goes through to find out whether it is back (the 25 ms poll of the head
+/// makes sure one always does) and every other one fails at once with `StoreError.unavailable`. The first operation
+/// that succeeds closes the gap, so recovery is as quick as the pool reconnects.
+final class Reachability: Sendable {
+    private struct State {
+        /// Why PostgreSQL is out of reach, nil while it is not known to be.
+        var unreachable: String?
+        var probing = false
+    }
+
+    private let state = Mutex(State())
+    private let configuration: PostgresStoreConfiguration
+    private let logger: Logger
+
+    init(configuration: PostgresStoreConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs `body`, an operation bounded by `limit`, unless PostgreSQL is out of reach and another call is already
+    /// probing it; then throws `StoreError.unavailable` at once. Errors from `body` come out unmapped.
+    func guarded<T: Sendable>(within limit: Duration, _ body: () async throws -> T) async throws -> T {
+        let probe: Bool = try state.withLock { state in
+            guard let reason = state.unreachable else { return false }
+            if state.probing { throw StoreError.unavailable("\(reason); retrying") }
+            state.probing = true
+            return true
+        }
+        let started = ContinuousClock.now
+        do {
+            let value = try await body()
+            // Only a call made while PostgreSQL was known to be out of reach says it is back: one that started
+            // before may have been answered just before the server went away.
+            let was = state.withLock { state -> String? in
+                guard probe, let reason = state.unreachable else { return nil }
+                state = State()
+                return reason
+            }
+            if was != nil { logger.notice("PostgreSQL is reachable again", metadata: ["db.url": "\(configuration)"]) }
+            return value
+        } catch {
+            let reason = unreachable(error, timedOut: ContinuousClock.now - started >= limit)
+            let tripped = state.withLock { state in
+                if probe { state.probing = false }
+                guard let reason else { return false }
+                defer { state.unreachable = reason }
+                return state.unreachable == nil
+            }
+            if tripped, let reason {
+                logger.warning(
+                    "PostgreSQL is out of reach: answering unavailable at once until it is back",
+                    metadata: ["db.url": "\(configuration)", "error": "\(reason)"]
+                )
+            }
+            throw error
+        }
+    }
+
+    /// Why `error` means PostgreSQL cannot be reached now, or nil when it means something else (a refused query,
+    /// a lock or serialization conflict, a read-only server): no connection, the connection cut, the server shutting
+    /// down or not yet accepting connections, or nothing within the timeout.
+    private func unreachable(_ error: any Error, timedOut: Bool) -> String? {
+        let mapped = PostgresFailures.map(error, configuration)
+        guard case .unavailable(let reason) = mapped as? StoreError else { return nil }
+        if timedOut || error is NoConnection || "\(type(of: error))" == "ConnectionPoolError" { return reason }
+        guard let error = error as? PSQLError else { return nil }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .uncleanShutdown:
+            return reason
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) ? reason : nil
+        default:
+            return nil
+        }
+    }
+}
+
+/// Runs `body` on a connection of the pool within `limit`, failing with `NoConnection` when the pool has none to
+/// give within `leaseLimit`. A healthy pool hands one out in microseconds, or in one connection setup when it has
+/// to open one; the pool waits without end when PostgreSQL refuses connections, so a lease that takes this long
+/// means PostgreSQL is out of reach, and saying so early keeps the answer well within the operation's timeout.
+func withPooledConnection<T: Sendable>(
+    _ client: PostgresClient,
+    within limit: Duration,
+    leaseWithin leaseLimit: Duration,
+    _ what: @autoclosure () -> String,
+    _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+) async throws -> T {
+    let leased = LeaseFlag()
+    return try await withDeadline(limit, what(), lease: (leaseLimit, leased)) {
+        try await client.withConnection { connection in
+            leased.value.withLock { $0 = true }
+            return try await body(connection)
+        }
+    }
+}
+
+/// Set once `withPooledConnection`'s body has its connection.
+final class LeaseFlag: Sendable {
+    let value = Mutex(false)
+}
+
+/// The pool had no connection to give within the lease limit (see `withPooledConnection`).
+struct NoConnection: Error, CustomStringConvertible {
+    let limit: Duration
+    var description: String { "no connection to PostgreSQL within \(limit)" }
+}
+
 /// Runs `body` but answers within `limit`: past it, throws `StoreError.unavailable` and leaves the body to end
 /// on its own (the driver's queries do not stop on cancellation; a connection lease does). This is what keeps an
 /// unreachable or stalled server from hanging a request: the pool waits for a connection as long as it is asked to.
+/// With `lease`, it also fails with `NoConnection` when the flag is not set by `lease.limit`.
 func withDeadline<T: Sendable>(
     _ limit: Duration,
     _ what: @autoclosure () -> String,
+    lease: (limit: Duration, flag: LeaseFlag)? = nil,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let timeoutMessage = what()
@@ -91,7 +226,17 @@ func withDeadline<T: Sendable>(
                 if race.finish(result) { race.tasks.withLock { $0.timer }?.cancel() }
             }
             let timer = Task {
-                try? await Task.sleep(for: limit)
+                var waited = Duration.zero
+                if let lease, lease.limit < limit {
+                    try? await Task.sleep(for: lease.limit)
+                    guard !Task.isCancelled else { return }
+                    if lease.flag.value.withLock({ !$0 }), race.finish(.failure(NoConnection(limit: lease.limit))) {
+                        race.tasks.withLock { $0.work }?.cancel()
+                        return
+                    }
+                    waited = lease.limit
+                }
+                try? await Task.sleep(for: limit - waited)
                 guard !Task.isCancelled else { return }
                 if race.finish(.failure(StoreError.unavailable("\(timeoutMessage) took longer than \(limit)"))) {
                     race.tasks.withLock { $0.work }?.cancel()
@@ -125,4 +270,10 @@ private final class DeadlineRace<T: Sendable>: Sendable {
         continuation.resume(with: result)
         return true
     }
+}
+
+extension PostgresStoreConfiguration {
+    /// How long an operation waits for a pooled connection before PostgreSQL counts as out of reach (see
+    /// `withPooledConnection`): a quarter of the timeout, at least half a second.
+    var leaseTimeout: Duration { max(timeout / 4, .milliseconds(500)) }
 }
