@@ -153,7 +153,7 @@ public final class PostgresEventLog: EventStore {
     /// every statement Rewind runs is small and indexed, but on tables the planner has no statistics for yet its
     /// estimates pass `jit_above_cost`, and compiling then costs about 100 ms, which made the 25 ms poll of
     /// `catchUp` take that long.
-    private static func sessionSettings(_ configuration: PostgresStoreConfiguration) -> [(String, String)] {
+    static func sessionSettings(_ configuration: PostgresStoreConfiguration) -> [(String, String)] {
         let milliseconds = configuration.timeout.components.seconds * 1000 + configuration.timeout.components.attoseconds / 1_000_000_000_000_000
         return [
             ("application_name", "rewind"),
@@ -182,7 +182,7 @@ public final class PostgresEventLog: EventStore {
         }
     }
 
-    private static func connectionTLS(_ mode: PostgresStoreConfiguration.SSLMode) throws -> PostgresConnection.Configuration.TLS {
+    static func connectionTLS(_ mode: PostgresStoreConfiguration.SSLMode) throws -> PostgresConnection.Configuration.TLS {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch mode {
         case .disable:
