@@ -111,16 +111,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The admin commands behind the CLI: queries and their output formats, verification, export and import,
-        // backups, and the HTTP clients of `tail` and `publish`.
+        // The admin commands behind the CLI, on either backend through `LogCatalog` (no SQL here): output formats,
+        // verification, export and import, and the HTTP clients of `tail` and `publish`.
         .target(
             name: "RewindAdmin",
             dependencies: [
                 "RewindCore",
+                "RewindPostgres",
                 "RewindStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -185,13 +184,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the server and admin suites share: the backends a test runs on and the PostgreSQL test cluster.
+        .target(
+            name: "RewindTestSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/RewindTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RewindAdminTests",
             dependencies: [
                 "RewindAdmin",
                 "RewindCore",
+                "RewindPostgres",
                 "RewindServer",
                 "RewindStore",
+                "RewindTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -207,6 +218,7 @@ let package = Package(
                 "RewindPostgres",
                 "RewindServer",
                 "RewindStore",
+                "RewindTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -3,6 +3,7 @@ internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
 internal import RewindCore
+public import RewindStore
 
 /// `rewind query --server` and `rewind streams --server`: the file commands' answers, read through a server's
 /// HTTP API (`GET /v1/events` with `Accept: application/json`, `GET /v1/streams`).

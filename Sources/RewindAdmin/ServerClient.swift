@@ -3,6 +3,7 @@ internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
 public import RewindCore
+internal import RewindStore
 
 /// `rewind tail` and `rewind publish`: HTTP clients of a running Rewind server.
 public struct ServerClient: Sendable {

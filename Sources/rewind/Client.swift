@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RewindAdmin
+import RewindStore
 
 struct Tail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

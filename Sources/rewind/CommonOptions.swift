@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 public import RewindAdmin
 import RewindCore
+import RewindPostgres
 import RewindStore
 
 #if canImport(Glibc)
@@ -10,14 +11,26 @@ import RewindStore
     import Darwin
 #endif
 
-/// `--db`, defaulting from `REWIND_DB`.
+/// `--db`, defaulting from `REWIND_DB`: a SQLite file, or a PostgreSQL database by its `postgres://` or
+/// `postgresql://` URL (the password from the URL, `PGPASSWORD` or a password file; never printed).
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Database file (default: $REWIND_DB or rewind.sqlite).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Database file or postgres:// URL (default: $REWIND_DB or rewind.sqlite).",
+            valueName: "path|url"
+        )
+    )
     var db: String?
 
-    /// The file to open: `--db`, else `$REWIND_DB`, else `rewind.sqlite`. Resolved here rather than as the option's
+    /// What to open: `--db`, else `$REWIND_DB`, else `rewind.sqlite`. Resolved here rather than as the option's
     /// initial value, so help does not print the default a second time and a `--db` given can be told apart.
     var path: String { db ?? ProcessInfo.processInfo.environment["REWIND_DB"] ?? "rewind.sqlite" }
+
+    /// The log `path` names: a file, or a PostgreSQL database by its URL's scheme.
+    var location: StoreLocation { StoreLocation(path) }
+
+    /// The log's name for messages: the path, or the URL without its password.
+    var displayName: String { location.description }
 }
 
 /// `--server` and `--token`, defaulting from `REWIND_SERVER` and `REWIND_TOKEN`.
@@ -103,10 +116,30 @@ func parseTime(_ text: String, option: String) throws -> Timestamp {
     throw ValidationError("\(option) '\(text)' is neither an RFC 3339 time nor a duration such as 2h")
 }
 
-/// Runs admin work, turning its errors into the one-line failures the CLI reports (exit code 1).
+/// Runs `body` on a read-only view of the log `--db` names and closes it afterwards.
+func withCatalog<T>(_ database: DatabaseOptions, _ body: (any LogCatalog) async throws -> T) async throws -> T {
+    let catalog = try await LogAccess.catalog(database.location)
+    do {
+        let result = try await body(catalog)
+        await catalog.close()
+        return result
+    } catch {
+        await catalog.close()
+        throw error
+    }
+}
+
+/// Runs admin work, turning its errors into the one-line failures the CLI reports (exit code 1): the admin
+/// commands' own, the store's (unavailable, schema too new), and PostgreSQL's (settings that cannot work, a
+/// refused query), none of which carries a password.
 func adminFailure(_ error: any Error) -> any Error {
-    if let error = error as? AdminError { return CommandFailure(message: error.description) }
-    return error
+    switch error {
+    case let error as AdminError: return CommandFailure(message: error.description)
+    case let error as StoreError: return CommandFailure(message: error.description)
+    case let error as PostgresConfigurationError: return CommandFailure(message: error.description)
+    case let error as PostgresQueryError: return CommandFailure(message: error.description)
+    default: return error
+    }
 }
 
 /// Options that do not go together, found while running: one line on stderr and exit code 2, like other usage

@@ -1,20 +1,23 @@
 import ArgumentParser
 import RewindAdmin
+import RewindStore
 
 struct Query: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Select events, with filters, as a table, JSON, NDJSON or CSV.",
-        usage: "rewind query [--db <path> | --server <url>] [<filters>] [<options>]",
+        usage: "rewind query [--db <path|url> | --server <url>] [<filters>] [<options>]",
         discussion: """
-            Reads the database file read-only (safe while a server writes to it), or with --server a running \
-            server's JSON read API, page by page. Every filter given must hold. On a file, time bounds become id \
-            bounds (commit times never decrease along ids), so queries walk an index and stop at their limit: a \
-            stream's last 100 events come back in milliseconds however long the log is.
+            Reads the database read-only (safe while a server writes to it): a SQLite file, or a PostgreSQL \
+            database by its postgres:// URL; or with --server a running server's JSON read API, page by page. \
+            Every filter given must hold. On a database, time bounds become id bounds (commit times never \
+            decrease along ids), so queries walk an index and stop at their limit: a stream's last 100 events \
+            come back in milliseconds however long the log is. On PostgreSQL, --where is checked on each row as \
+            pages of the other conditions' matches arrive.
 
             With --server the output is the same, byte for byte, in every format. The server filters by stream, \
             type, --after, --since and --until; --before, --contains and --where are checked on each event as \
-            the pages arrive, with the same rules as on a file. The token comes from --token or REWIND_TOKEN and \
-            is never printed. --explain needs a file.
+            the pages arrive, with the same rules as on a database. The token comes from --token or REWIND_TOKEN \
+            and is never printed. --explain needs --db.
 
             Examples:
               rewind query --stream orders --limit 100 --reverse
@@ -24,6 +27,7 @@ struct Query: AsyncParsableCommand {
               rewind query --since 2026-11-21T00:00:00Z --until 2026-11-22T00:00:00Z
               rewind query --stream orders --limit 100 --reverse --explain
               rewind query --server http://127.0.0.1:8080 --stream orders --format ndjson
+              rewind query --db postgres://rewind@db.internal/rewind --stream orders --limit 10
             """
     )
 
@@ -64,7 +68,7 @@ struct Query: AsyncParsableCommand {
     @Flag(help: "Newest first; with --limit, the last matches.")
     var reverse = false
 
-    @Flag(help: "Print SQLite's plan for the query (EXPLAIN QUERY PLAN) instead of running it.")
+    @Flag(help: "Print the database's plan for the query (SQLite: EXPLAIN QUERY PLAN; PostgreSQL: EXPLAIN) instead of running it.")
     var explain = false
 
     @Flag(help: "Report on stderr how long reading the events took.")
@@ -102,15 +106,15 @@ struct Query: AsyncParsableCommand {
             let query = try eventQuery()
             let events: [StoredEvent]
             if let client = try remote.client(database: database) {
-                if explain { throw UsageFailure(message: "--explain shows SQLite's plan for a file: give --db, not --server") }
+                if explain { throw UsageFailure(message: "--explain shows the database's plan: give --db, not --server") }
                 events = try await client.events(query)
             } else {
-                let reader = try LogReader(path: database.path)
                 if explain {
-                    Terminal.print(try reader.plan(query).map { $0 + "\n" }.joined())
+                    let plan = try await withCatalog(database) { try await $0.plan(query) }
+                    Terminal.print(plan.map { $0 + "\n" }.joined())
                     return
                 }
-                events = try reader.events(query)
+                events = try await withCatalog(database) { try await $0.events(query) }
             }
             if timing {
                 let elapsed = ContinuousClock.now - started
@@ -128,11 +132,12 @@ struct Query: AsyncParsableCommand {
 struct Streams: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the streams with their counts, id and time ranges and sizes.",
-        usage: "rewind streams [--db <path> | --server <url>] [<options>]",
+        usage: "rewind streams [--db <path|url> | --server <url>] [<options>]",
         discussion: """
-            Reads the database file read-only (safe while a server writes to it), or with --server the list a \
-            running server gives (GET /v1/streams): the streams the token may read, with the columns the API \
-            carries (name, count, first_id, last_id, last_time, bytes). Deleted streams are listed only from a file.
+            Reads the database read-only (safe while a server writes to it), a SQLite file or a postgres:// URL, \
+            or with --server the list a running server gives (GET /v1/streams): the streams the token may read, \
+            with the columns the API carries (name, count, first_id, last_id, last_time, bytes). Deleted streams \
+            are listed only from a database.
 
             Examples:
               rewind streams
@@ -158,7 +163,7 @@ struct Streams: AsyncParsableCommand {
                 let streams = try await client.streams()
                 table = OutputTable(columns: StreamSummary.serverColumns, rows: streams.map(\.serverCells))
             } else {
-                let streams = try LogReader(path: database.path).streams(includeDeleted: deleted)
+                let streams = try await withCatalog(database) { try await $0.streams(includeDeleted: deleted) }
                 table = OutputTable(columns: StreamSummary.columns, rows: streams.map(\.cells))
             }
             Terminal.print(table.render(output.resolved, width: Terminal.width))
@@ -168,13 +173,14 @@ struct Streams: AsyncParsableCommand {
     }
 }
 
-struct Stats: ParsableCommand {
+struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Summarise the log: events, bytes, id and time range, file and WAL size, retention, per-stream counts.",
+        abstract: "Summarise the log: events, bytes, id and time range, storage size, retention, per-stream counts.",
         discussion: """
             Opens the database read-only: safe while a server writes to it. The retention shown is the policy the \
-            server or `rewind prune` last applied to this file. json and ndjson print one object (the summary's \
-            fields and a "streams" array); csv prints the per-stream rows.
+            server or `rewind prune` last applied to this log. On PostgreSQL, database_bytes is \
+            pg_database_size and wal_bytes and free_bytes are null. json and ndjson print one object (the \
+            summary's fields and a "streams" array); csv prints the per-stream rows.
 
             Examples:
               rewind stats
@@ -185,9 +191,9 @@ struct Stats: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var output: FormatOptions
 
-    func run() throws {
+    func run() async throws {
         do {
-            let stats = try LogReader(path: database.path).stats()
+            let stats = try await withCatalog(database) { try await $0.stats() }
             let streams = OutputTable(columns: StreamSummary.columns, rows: stats.streams.map(\.cells))
             switch output.resolved {
             case .json, .ndjson: Terminal.print(stats.json + "\n")

@@ -2,6 +2,7 @@ import Foundation
 import RewindAdmin
 import RewindCore
 import RewindStore
+import RewindTestSupport
 import Testing
 
 /// The built binary, end to end: arguments, environment, output and exit codes.
@@ -49,9 +50,11 @@ struct CommandLineTests {
         #expect(relative.stdout.split(separator: "\n").count == 8)
     }
 
-    @Test func streamsStatsAndPruneCommands() async throws {
-        let directory = try TemporaryDirectory()
-        let path = try await knownLog(in: directory)
+    @Test(arguments: Backend.all) func streamsStatsAndPruneCommands(backend: Backend) async throws {
+        try await withKnownLog(backend) { log in try await checkStreamsStatsAndPrune(log.db) }
+    }
+
+    func checkStreamsStatsAndPrune(_ path: String) async throws {
         let streams = try rewind(["streams", "--db", path, "--format", "csv"])
         #expect(
             streams.stdout

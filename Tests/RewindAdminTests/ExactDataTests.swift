@@ -124,7 +124,7 @@ struct ExactDataTests {
         let back = try LogReader(path: copy).events(EventQuery())
         Self.expectExact(Dictionary(uniqueKeysWithValues: back.map { ($0.event.id, $0.event.data) }), sent, "export → import, \(context)")
         var again: [UInt8] = []
-        try LogReader(path: copy).export { again += Array($0.utf8) }
+        try await LogReader(path: copy).export { again += Array($0.utf8) }
         #expect(again == Array(try Data(contentsOf: URL(fileURLWithPath: exported))), "re-export of the import differs, \(context)")
     }
 

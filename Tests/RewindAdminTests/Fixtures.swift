@@ -3,7 +3,75 @@ import Logging
 import RewindAdmin
 import RewindCore
 import RewindStore
+import RewindTestSupport
 import Testing
+
+/// A fresh, empty log on one backend, as the admin commands reach it: a SQLite file in a temporary directory, or a
+/// PostgreSQL database of its own (dropped afterwards). `db` is what `--db` takes.
+struct TestLog: Sendable {
+    let backend: Backend
+    let db: String
+    /// The temporary directory of the test, for exports and other files.
+    let directory: TemporaryDirectory
+
+    var location: StoreLocation { StoreLocation(db) }
+
+    /// Runs `body` on a read-only view of the log, as `query`, `verify` and `export` do.
+    func read<T>(_ body: (any LogCatalog) async throws -> T) async throws -> T {
+        let catalog = try await LogAccess.catalog(location)
+        do {
+            let result = try await body(catalog)
+            await catalog.close()
+            return result
+        } catch {
+            await catalog.close()
+            throw error
+        }
+    }
+
+    /// Runs `body` with the log open for writing, as `prune` and `import` do.
+    func write<T>(_ body: (any LogMaintenance) async throws -> T) async throws -> T {
+        try await LogAccess.withLog(location, create: true, body)
+    }
+
+    /// Changes the log behind Rewind's back with the database's own shell (`sqlite3`, `psql`), as someone
+    /// tampering with it would.
+    func tamper(_ sql: String) throws {
+        switch backend {
+        case .sqlite: try sqlite3(db, sql)
+        case .postgres: try psql(db, sql)
+        }
+    }
+}
+
+/// Runs `body` with a fresh empty log on `backend`.
+func withTestLog<T>(_ backend: Backend, _ body: (TestLog) async throws -> T) async throws -> T {
+    let directory = try TemporaryDirectory()
+    switch backend {
+    case .sqlite:
+        return try await body(TestLog(backend: .sqlite, db: directory.path("log.sqlite"), directory: directory))
+    case .postgres:
+        return try await PostgresTestCluster.withDatabase { url in
+            try await body(TestLog(backend: .postgres, db: url, directory: directory))
+        }
+    }
+}
+
+/// A log on `backend` holding `knownEvents`.
+func withKnownLog<T>(_ backend: Backend, _ body: (TestLog) async throws -> T) async throws -> T {
+    try await withTestLog(backend) { log in
+        try await log.write { try await seed($0, knownEvents) }
+        return try await body(log)
+    }
+}
+
+@Suite("PostgreSQL cases of the admin suites")
+struct PostgresCasesOfTheAdminSuites {
+    @Test(.enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable + "; the admin suites ran on SQLite only")))
+    func theAdminSuitesRanOnPostgreSQLToo() {
+        #expect(Backend.all.contains(.postgres))
+    }
+}
 
 /// A log file in a fresh temporary directory: real SQLite, no mock.
 final class TemporaryDirectory: Sendable {
@@ -44,7 +112,7 @@ let knownEvents: [Event] = [
 ]
 
 /// Writes `events` with the times given, chained as the writer would chain them.
-func seed(_ log: EventLog, _ events: [Event]) async throws {
+func seed(_ log: any LogMaintenance, _ events: [Event]) async throws {
     var previous = ChainHash.genesis
     var records: [ImportRecord] = []
     for event in events {
@@ -113,6 +181,17 @@ func sqlite3(_ path: String, _ sql: String) throws {
     try process.run()
     process.waitUntilExit()
     #expect(process.terminationStatus == 0, "sqlite3 \(sql)")
+}
+
+/// Runs SQL in a PostgreSQL database with `psql`, as someone tampering with the log would.
+func psql(_ url: String, _ sql: String) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+    process.arguments = ["--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", url, "--command", sql]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "psql \(sql)")
 }
 
 /// A small seeded generator (SplitMix64), so a random test's failure can be replayed from the seed it prints.

@@ -2,67 +2,70 @@ import Foundation
 import RewindAdmin
 import RewindCore
 import RewindStore
+import RewindTestSupport
 import Testing
 
 @Suite("rewind query, streams, stats")
 struct QueryTests {
-    func ids(_ path: String, _ configure: (inout EventQuery) throws -> Void) throws -> [Int64] {
+    func ids(_ log: TestLog, _ configure: (inout EventQuery) throws -> Void) async throws -> [Int64] {
         var query = EventQuery()
         try configure(&query)
-        return try LogReader(path: path).events(query).map(\.event.id)
+        return try await log.read { try await $0.events(query) }.map(\.event.id)
     }
 
-    @Test func eachFilterAndTheirCombinations() async throws {
-        let directory = try TemporaryDirectory()
-        let path = try await knownLog(in: directory)
-        #expect(try ids(path) { _ in } == [1, 2, 3, 4, 5, 6, 7, 8])
-        #expect(try ids(path) { $0.streams = ["audit"] } == [3, 5])
-        #expect(try ids(path) { $0.streams = ["orders.*"] } == [1, 2, 4, 6, 7])
-        #expect(try ids(path) { $0.streams = ["orders.eu", "chat"] } == [1, 4, 6, 8])
-        #expect(try ids(path) { $0.streams = ["*"] } == [1, 2, 3, 4, 5, 6, 7, 8])
-        #expect(try ids(path) { $0.types = ["order.paid"] } == [4, 7])
+    @Test(arguments: Backend.all) func eachFilterAndTheirCombinations(backend: Backend) async throws {
+        try await withKnownLog(backend) { log in try await checkEachFilterAndTheirCombinations(log) }
+    }
+
+    func checkEachFilterAndTheirCombinations(_ path: TestLog) async throws {
+        #expect(try await ids(path) { _ in } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try await ids(path) { $0.streams = ["audit"] } == [3, 5])
+        #expect(try await ids(path) { $0.streams = ["orders.*"] } == [1, 2, 4, 6, 7])
+        #expect(try await ids(path) { $0.streams = ["orders.eu", "chat"] } == [1, 4, 6, 8])
+        #expect(try await ids(path) { $0.streams = ["*"] } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try await ids(path) { $0.types = ["order.paid"] } == [4, 7])
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 $0.after = 2; $0.before = 6
             } == [3, 4, 5]
         )
-        #expect(try ids(path) { $0.since = minute(3) } == [4, 5, 6, 7, 8])
-        #expect(try ids(path) { $0.until = minute(3) } == [1, 2, 3])
+        #expect(try await ids(path) { $0.since = minute(3) } == [4, 5, 6, 7, 8])
+        #expect(try await ids(path) { $0.until = minute(3) } == [1, 2, 3])
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 $0.since = Timestamp(microseconds: minute(3).microseconds - 1); $0.until = Timestamp(microseconds: minute(5).microseconds + 1)
             } == [4, 5, 6]
         )
-        #expect(try ids(path) { $0.text = "time" } == [8])
-        #expect(try ids(path) { $0.text = "line two" } == [5])
-        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: "user.id=42")] } == [1, 4, 6])
-        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: "status=paid")] } == [4, 7])
-        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: "total=9.5")] } == [1])
-        #expect(try ids(path) { $0.fields = [try FieldMatch(parsing: #"user.id="42""#)] } == [], "a quoted value is text, and 42 is a number")
-        #expect(try ids(path) { $0.limit = 3 } == [1, 2, 3])
+        #expect(try await ids(path) { $0.text = "time" } == [8])
+        #expect(try await ids(path) { $0.text = "line two" } == [5])
+        #expect(try await ids(path) { $0.fields = [try FieldMatch(parsing: "user.id=42")] } == [1, 4, 6])
+        #expect(try await ids(path) { $0.fields = [try FieldMatch(parsing: "status=paid")] } == [4, 7])
+        #expect(try await ids(path) { $0.fields = [try FieldMatch(parsing: "total=9.5")] } == [1])
+        #expect(try await ids(path) { $0.fields = [try FieldMatch(parsing: #"user.id="42""#)] } == [], "a quoted value is text, and 42 is a number")
+        #expect(try await ids(path) { $0.limit = 3 } == [1, 2, 3])
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 $0.limit = 3; $0.reverse = true
             } == [8, 7, 6]
         )
         // Several streams with a limit: per-stream reads merged, the same answer as one statement would give.
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 $0.streams = ["orders.*", "chat"]; $0.limit = 2; $0.reverse = true
             } == [8, 7]
         )
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 $0.streams = ["orders.*", "chat"]; $0.limit = 3
             } == [1, 2, 4]
         )
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 $0.streams = ["orders.*", "audit"]; $0.limit = 4; $0.types = ["message", "order.paid"]
             } == [3, 4, 5, 7]
         )
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 $0.streams = ["nothing.*"]; $0.limit = 4
             } == []
         )
@@ -72,42 +75,40 @@ struct QueryTests {
             $0.types = ["order.created"]
             $0.fields = [try FieldMatch(parsing: "user.id=42")]
         }
-        #expect(try ids(path) { try combined(&$0) } == [1, 6])
+        #expect(try await ids(path) { try combined(&$0) } == [1, 6])
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 try combined(&$0); $0.since = minute(1)
             } == [6]
         )
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 try combined(&$0); $0.until = minute(5)
             } == [1]
         )
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 try combined(&$0); $0.reverse = true; $0.limit = 1
             } == [6]
         )
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 try combined(&$0); $0.text = "12"
             } == [6]
         )
         #expect(
-            try ids(path) {
+            try await ids(path) {
                 try combined(&$0); $0.after = 6
             } == []
         )
     }
 
-    @Test func everyOutputFormat() async throws {
-        let directory = try TemporaryDirectory()
-        let path = try await knownLog(in: directory)
+    @Test(arguments: Backend.all) func everyOutputFormat(backend: Backend) async throws {
         var query = EventQuery()
         query.streams = ["orders.*", "audit"]
         query.types = ["order.created", "message"]
         query.since = minute(4)
-        let events = try LogReader(path: path).events(query)
+        let events = try await withKnownLog(backend) { log in try await log.read { try await $0.events(query) } }
         let table = OutputTable(columns: StoredEvent.columns, rows: events.map(\.cells))
         #expect(
             table.render(.json)
@@ -165,17 +166,37 @@ struct QueryTests {
         #expect(merged.dropFirst().joined().contains("USING INDEX events_by_stream (stream=? AND id>?)"), "\(merged)")
     }
 
-    @Test func streamsAndStats() async throws {
-        let directory = try TemporaryDirectory()
-        let path = try await knownLog(in: directory)
-        let reader = try LogReader(path: path)
-        let streams = try reader.streams()
+    /// PostgreSQL's plan: the stream's index (or the primary key backwards), no sort of every match.
+    @Test(.enabled(if: Backend.all.contains(.postgres), Comment(rawValue: PostgresTestCluster.unavailable)))
+    func thePostgreSQLPlanWalksAnIndex() async throws {
+        try await withKnownLog(.postgres) { log in
+            var query = EventQuery()
+            query.streams = ["orders.eu"]
+            query.limit = 100
+            query.reverse = true
+            let plan = try await log.read { try await $0.plan(query) }.joined(separator: "\n")
+            #expect(plan.contains("Limit"), "\(plan)")
+            #expect(plan.contains("Index"), "\(plan)")
+            query.fields = [try FieldMatch(parsing: "user.id=42")]
+            let paged = try await log.read { try await $0.plan(query) }
+            #expect(paged.first?.contains("--where") == true, "\(paged)")
+        }
+    }
+
+    @Test(arguments: Backend.all) func streamsAndStats(backend: Backend) async throws {
+        try await withKnownLog(backend) { log in try await checkStreamsAndStats(log) }
+    }
+
+    func checkStreamsAndStats(_ log: TestLog) async throws {
+        let reader = try await LogAccess.catalog(log.location)
+        defer { Task { await reader.close() } }
+        let streams = try await reader.streams(includeDeleted: false)
         #expect(streams.map(\.name) == ["audit", "chat", "orders.eu", "orders.us"])
         #expect(streams.map(\.count) == [2, 1, 3, 2])
         #expect(streams[2].firstID == 1 && streams[2].lastID == 6 && streams[2].firstTime == minute(0) && streams[2].lastTime == minute(5))
         let csv = OutputTable(columns: StreamSummary.columns, rows: streams.map(\.cells)).render(.csv)
         #expect(csv.hasPrefix("name,count,first_id,last_id,first_time,last_time,bytes,pruned_through,deleted_at\r\naudit,2,3,5,"))
-        let stats = try reader.stats()
+        let stats = try await reader.stats()
         #expect(stats.events == 8)
         #expect(stats.bytes == Int64(knownEvents.reduce(0) { $0 + $1.data.utf8.count }))
         #expect(stats.firstID == 1 && stats.lastID == 8 && stats.head == 8)

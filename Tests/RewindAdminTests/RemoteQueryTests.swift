@@ -115,7 +115,11 @@ struct RemoteQueryTests {
             // Usage: exit 2, one line.
             expectOneLine(try rewind(["query", "--db", path, "--server", base]), status: 2, "rewind: give --db or --server, not both")
             expectOneLine(try rewind(["streams", "--db", path, "--server", base]), status: 2, "rewind: give --db or --server, not both")
-            expectOneLine(try rewind(["query", "--server", base, "--explain"]), status: 2, "rewind: --explain shows SQLite's plan for a file")
+            expectOneLine(
+                try rewind(["query", "--server", base, "--explain"]),
+                status: 2,
+                "rewind: --explain shows the database's plan: give --db, not --server"
+            )
             expectOneLine(try rewind(["streams", "--server", base, "--deleted"]), status: 2, "rewind: --deleted needs --db")
             expectOneLine(try rewind(["query", "--db", path, "--token", secretToken]), status: 2, "rewind: --token goes with --server")
             // No token, a token without the scope, a token that does not verify: the server's detail, exit 1.

@@ -1,100 +1,13 @@
-internal import Foundation
 internal import GRDB
 public import RewindCore
-import RewindStore
 
-/// What `rewind query` selects: every condition given must hold.
-public struct EventQuery: Sendable {
-    /// Stream names and `prefix*` / `prefix.*` patterns, or `*`; empty means every stream.
-    public var streams: [String] = []
-    public var types: [String] = []
-    /// Only ids greater than this.
-    public var after: Int64?
-    /// Only ids less than this.
-    public var before: Int64?
-    /// Only events committed at or after this time.
-    public var since: Timestamp?
-    /// Only events committed before this time.
-    public var until: Timestamp?
-    /// Only events whose data contains this text (case-sensitive).
-    public var text: String?
-    /// Only events whose data is JSON with these fields equal to these values.
-    public var fields: [FieldMatch] = []
-    /// At most this many events; nil for all.
-    public var limit: Int?
-    /// Newest first: with a limit, the last events that match.
-    public var reverse = false
-
-    public init() {}
-}
-
-/// `--where path=value`: a field of JSON data, named by dotted path (`user.id`, `items.0.sku`), equal to a value.
-/// The value is compared as a number when it reads as one, as `true`/`false`/`null` for those words, and as text
-/// otherwise (quote it, `name="42"`, to compare a number-like text).
-public struct FieldMatch: Sendable, Equatable {
-    public enum Value: Sendable, Equatable {
-        case integer(Int64)
-        case real(Double)
-        case text(String)
-        case boolean(Bool)
-        case null
-    }
-
-    /// The SQLite JSON path, e.g. `$.user.id`.
-    public var path: String
-    public var value: Value
-
-    public init(parsing text: String) throws {
-        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-            throw AdminError("--where '\(text)' should look like field.path=value")
-        }
-        let name = text[..<equals]
-        let raw = String(text[text.index(after: equals)...])
-        var path = "$"
-        for segment in name.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !segment.isEmpty else { throw AdminError("--where '\(text)': empty field name in '\(name)'") }
-            if segment.allSatisfy(\.isNumber) {
-                path += "[\(segment)]"
-            } else {
-                // Quoted, so names with characters SQLite's path syntax gives a meaning to still work.
-                path += ".\"" + segment.replacingOccurrences(of: "\"", with: "\\\"") + "\""
-            }
-        }
-        self.path = path
-        if raw.count >= 2, raw.hasPrefix("\""), raw.hasSuffix("\"") {
-            value = .text(String(raw.dropFirst().dropLast()))
-        } else if let integer = Int64(raw) {
-            value = .integer(integer)
-        } else if let real = Double(raw), real.isFinite, raw.first?.isNumber == true || raw.first == "-" {
-            value = .real(real)
-        } else if raw == "true" || raw == "false" {
-            value = .boolean(raw == "true")
-        } else if raw == "null" {
-            value = .null
-        } else {
-            value = .text(raw)
-        }
-    }
-}
-
-/// An event as the admin commands read it: with its stored hash.
-public struct StoredEvent: Sendable, Equatable {
-    public var event: Event
-    public var hash: [UInt8]?
-
+extension StoredEvent {
     /// The columns `init(row:)` reads: the event's, then its hash.
     static let sqlColumns = Event.sqlColumns + ", hash"
 
-    public init(event: Event, hash: [UInt8]?) {
-        self.event = event
-        self.hash = hash
-    }
-
-    /// The event a row selected with `StoredEvent.sqlColumns` (or the event's columns and NULL) holds; the query and
-    /// the export both map their rows here.
+    /// The event a row selected with `StoredEvent.sqlColumns` (or the event's columns and NULL) holds.
     init(row: SQLiteRow) {
-        event = Event(row: row)
-        hash = row.blob(7)
+        self.init(event: Event(row: row), hash: row.blob(7))
     }
 }
 
@@ -229,17 +142,5 @@ extension LogReader {
             _ = arguments.append(contentsOf: [limit])
         }
         return (sql, arguments)
-    }
-}
-
-extension StoredEvent {
-    /// The event as a table row: the columns of the JSON read API (`id`, `stream`, `type`, `data`, `time`, `key`).
-    public static let columns = ["id", "stream", "type", "data", "time", "key"]
-
-    public var cells: [Cell] {
-        [
-            .integer(event.id), .text(event.stream), .text(event.type), event.isJSON ? .json(event.data) : .text(event.data),
-            .text(event.time.description), event.key.map(Cell.text) ?? .null,
-        ]
     }
 }

@@ -1,5 +1,4 @@
 internal import Foundation
-internal import GRDB
 public import RewindCore
 public import RewindStore
 
@@ -124,65 +123,41 @@ public enum ExportFormat {
     }
 }
 
-extension LogReader {
+extension LogCatalog {
     /// Writes the whole log in the export format, from one snapshot, through `write` (called with chunks of text).
     /// Returns the number of events written.
     @discardableResult
-    public func export(progress: (Int64, Int64) -> Void = { _, _ in }, _ write: (String) throws -> Void) throws -> Int64 {
-        try read { db in
-            guard try hasChain(db) else {
-                throw AdminError("\(path) predates the audit chain (schema 0003); open it once with rewind serve or rewind prune to hash it")
+    public func export(progress: (Int64, Int64) -> Void = { _, _ in }, _ write: (String) throws -> Void) async throws -> Int64 {
+        var outline: LogOutline?
+        var nextCheckpoint = 0
+        var count: Int64 = 0
+        var buffer = ""
+        try await walk({ outline = $0 }) { row in
+            let checkpoints = outline!.checkpoints
+            while nextCheckpoint < checkpoints.count, checkpoints[nextCheckpoint].id < row.id {
+                buffer += ExportFormat.checkpointLine(id: checkpoints[nextCheckpoint].id, hash: checkpoints[nextCheckpoint].hash)
+                nextCheckpoint += 1
             }
-            let total = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
-            let checkpoints = try Row.fetchAll(db, sql: "SELECT id, hash FROM chain_checkpoints ORDER BY id").map {
-                (id: $0[0] as Int64, hash: [UInt8]($0[1] as Data))
+            buffer += ExportFormat.eventLine(row.stored)
+            count += 1
+            if buffer.utf8.count >= 1 << 16 {
+                try write(buffer)
+                buffer = ""
+                progress(count, outline!.events)
             }
-            var nextCheckpoint = 0
-            var count: Int64 = 0
-            var buffer = ""
-            let rows = try db.makeStatement(sql: "SELECT \(StoredEvent.sqlColumns) FROM events ORDER BY id")
-            try rows.forEachRow { row in
-                let stored = StoredEvent(row: row)
-                while nextCheckpoint < checkpoints.count, checkpoints[nextCheckpoint].id < stored.event.id {
-                    buffer += ExportFormat.checkpointLine(id: checkpoints[nextCheckpoint].id, hash: checkpoints[nextCheckpoint].hash)
-                    nextCheckpoint += 1
-                }
-                buffer += ExportFormat.eventLine(stored)
-                count += 1
-                if buffer.utf8.count >= 1 << 16 {
-                    try write(buffer)
-                    buffer = ""
-                    progress(count, total)
-                }
-            }
-            for checkpoint in checkpoints[nextCheckpoint...] {
-                buffer += ExportFormat.checkpointLine(id: checkpoint.id, hash: checkpoint.hash)
-            }
-            for stream in try Self.streams(includeDeleted: true, db) where stream.deletedAt != nil || stream.prunedThrough > 0 {
-                buffer += ExportFormat.streamStateLine(stream)
-            }
-            buffer += "{\"head\":\(try Self.head(db))}\n"
-            try write(buffer)
-            progress(count, total)
-            return count
+            return true
         }
-    }
-
-    /// An online, consistent copy of the log at `destination` (which must not exist), through SQLite's backup API
-    /// from one read snapshot: writers keep going, and the copy holds every event committed before it started.
-    public func backup(to destination: String) throws {
-        guard !FileManager.default.fileExists(atPath: destination) else { throw AdminError("\(destination) already exists") }
-        do {
-            let target = try DatabaseQueue(path: destination)
-            try queue.backup(to: target)
-            try target.writeWithoutTransaction { db in
-                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
-            }
-            try target.close()
-        } catch let error as DatabaseError {
-            throw AdminError("backup to \(destination) failed: \(error.message ?? error.description)")
+        guard let outline else { throw AdminError("reading \(location) failed: the walk read nothing") }
+        for checkpoint in outline.checkpoints[nextCheckpoint...] {
+            buffer += ExportFormat.checkpointLine(id: checkpoint.id, hash: checkpoint.hash)
         }
+        for stream in outline.streams where stream.deletedAt != nil || stream.prunedThrough > 0 {
+            buffer += ExportFormat.streamStateLine(stream)
+        }
+        buffer += "{\"head\":\(outline.head)}\n"
+        try write(buffer)
+        progress(count, outline.events)
+        return count
     }
 }
 
@@ -194,10 +169,11 @@ public struct Importer {
     private var pending: [ImportRecord] = []
     public private(set) var events: Int64 = 0
     private var line = 0
-    let log: EventLog
+    let log: any LogMaintenance
 
-    public init(log: EventLog) async throws {
-        guard try await log.isEmpty() else { throw AdminError("\(log.configuration.path) is not empty; import only into a new log") }
+    /// - Parameter location: how messages name the log (a path, or a URL without its password).
+    public init(log: any LogMaintenance, location: String = "the log") async throws {
+        guard try await log.isEmpty() else { throw AdminError("\(location) is not empty; import only into a new log") }
         self.log = log
     }
 

@@ -1,4 +1,4 @@
-import RewindCore
+public import RewindCore
 
 /// The conditions of an `EventQuery` that the server's JSON read API cannot express (`--before`, `--contains`,
 /// `--where`), checked on each event as `rewind query --server` pages through the log.
@@ -6,35 +6,35 @@ import RewindCore
 /// Each one decides exactly as the SQL that `rewind query --db` runs: `instr(data, ?)` is a byte search, and a
 /// `--where` condition follows SQLite's `json_valid`, `json_extract` and `json_type`, including their quirks (a
 /// JSON `true` equals 1; text data that happens to be valid JSON is searched too).
-struct ClientSideFilter: Sendable {
+package struct ClientSideFilter: Sendable {
     /// Only ids below this.
-    var before: Int64?
+    package var before: Int64?
     /// `--contains`: these bytes somewhere in the data.
-    var text: [UInt8]?
-    var fields: [Field] = []
+    package var text: [UInt8]?
+    package var fields: [Field] = []
 
     /// One `--where` condition: the steps of its path and the value to compare with.
-    struct Field: Sendable {
-        var steps: [Step]
-        var value: FieldMatch.Value
+    package struct Field: Sendable {
+        package var steps: [Step]
+        package var value: FieldMatch.Value
     }
 
-    enum Step: Sendable, Equatable {
+    package enum Step: Sendable, Equatable {
         case member(String)
         case index(Int)
     }
 
-    init(_ query: EventQuery) {
+    package init(_ query: EventQuery) {
         before = query.before
         text = query.text.map { Array($0.utf8) }
         fields = query.fields.map { Field(steps: Self.steps(ofPath: $0.path), value: $0.value) }
     }
 
     /// True when every event the server sends matches.
-    var isEmpty: Bool { before == nil && text == nil && fields.isEmpty }
+    package var isEmpty: Bool { before == nil && text == nil && fields.isEmpty }
 
     /// Whether `event` (with its data parsed, when it is JSON) meets every condition.
-    func matches(_ event: Event, parsedData: JSONValue?) -> Bool {
+    package func matches(_ event: Event, parsedData: JSONValue?) -> Bool {
         if let before, event.id >= before { return false }
         if let text, !Self.contains(Array(event.data.utf8), text) { return false }
         guard !fields.isEmpty else { return true }
@@ -47,7 +47,7 @@ struct ClientSideFilter: Sendable {
     }
 
     /// `instr(haystack, needle) > 0`: a byte search; the empty text is in everything.
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    package static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty else { return true }
         guard haystack.count >= needle.count else { return false }
         let first = needle[0]
@@ -60,7 +60,7 @@ struct ClientSideFilter: Sendable {
     }
 
     /// The steps of a path `FieldMatch` wrote in SQLite's syntax: `$."user"."id"`, `$."items"[0]`.
-    static func steps(ofPath path: String) -> [Step] {
+    package static func steps(ofPath path: String) -> [Step] {
         var steps: [Step] = []
         var scalars = Substring(path).unicodeScalars.dropFirst()  // "$"
         while let first = scalars.first {
@@ -92,7 +92,7 @@ struct ClientSideFilter: Sendable {
 
     /// `json_extract`'s walk: a member by name (the first with that name) in an object, an element by index in an
     /// array; anything else is not found.
-    static func lookup(_ steps: [Step], in document: JSONValue) -> JSONValue? {
+    package static func lookup(_ steps: [Step], in document: JSONValue) -> JSONValue? {
         var current = document
         for step in steps {
             switch (step, current) {
@@ -112,7 +112,7 @@ struct ClientSideFilter: Sendable {
     /// The comparison `rewind query --db` makes in SQL. Numbers: `json_extract(...) = ?`, where `true` and `false`
     /// extract as 1 and 0 and an integer equals a real of the same value; text: `json_type` is `text` and the bytes
     /// are equal (SQLite's BINARY collation); booleans and null: `json_type`.
-    static func equals(_ found: JSONValue, _ wanted: FieldMatch.Value) -> Bool {
+    package static func equals(_ found: JSONValue, _ wanted: FieldMatch.Value) -> Bool {
         switch wanted {
         case .integer(let value):
             switch SQLNumber(found) {
@@ -162,7 +162,7 @@ private enum SQLNumber {
     }
 
     /// SQLite compares an integer with a real exactly, not through a rounding conversion.
-    static func equal(_ integer: Int64, _ real: Double) -> Bool {
+    package static func equal(_ integer: Int64, _ real: Double) -> Bool {
         guard real.isFinite, real.rounded(.towardZero) == real, real >= -0x1p63, real < 0x1p63 else { return false }
         return Int64(real) == integer
     }

@@ -2,11 +2,13 @@ public import Foundation
 internal import GRDB
 public import RewindCore
 
-/// A read-only connection to a log file, for the commands that only read: safe while a server writes (WAL), it
-/// never takes the write lock and never migrates. Every call reads one consistent snapshot.
-public final class LogReader: Sendable {
+/// The SQLite log as the admin commands read it: a read-only connection to the file, safe while a server writes
+/// (WAL). It never takes the write lock and never migrates. Every call reads one consistent snapshot.
+public final class LogReader: LogCatalog {
     public let path: String
     let queue: DatabaseQueue
+
+    public var location: String { path }
 
     public init(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw AdminError("no database at \(path)") }
@@ -26,6 +28,9 @@ public final class LogReader: Sendable {
         self.path = path
     }
 
+    /// Nothing to let go of: the connection closes with the reader.
+    public func close() async {}
+
     /// Runs `body` in one read transaction, turning SQLite errors into one-line admin errors.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         do {
@@ -38,6 +43,23 @@ public final class LogReader: Sendable {
     /// Whether the file has the audit chain's schema (migration 0003).
     func hasChain(_ db: Database) throws -> Bool {
         try db.columns(in: "events").contains { $0.name == "hash" }
+    }
+
+    /// An online, consistent copy of the log at `destination` (which must not exist), through SQLite's backup API
+    /// from one read snapshot: writers keep going, and the copy holds every event committed before it started.
+    public func backup(to destination: String) throws {
+        guard !FileManager.default.fileExists(atPath: destination) else { throw AdminError("\(destination) already exists") }
+        do {
+            let target = try DatabaseQueue(path: destination)
+            try queue.backup(to: target)
+            try target.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+            try target.close()
+        } catch let error as DatabaseError {
+            throw AdminError("backup to \(destination) failed: \(error.message ?? error.description)")
+        }
     }
 }
 

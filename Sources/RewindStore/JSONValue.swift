@@ -1,6 +1,6 @@
 /// A parsed JSON value, as the client side of `rewind query --server` needs it: strings decoded, numbers kept as
 /// their literal (so an integer too long for `Int64` is not rounded before it is compared), members in order.
-enum JSONValue: Sendable, Equatable {
+package enum JSONValue: Sendable, Equatable {
     case object([Member])
     case array([JSONValue])
     case string(String)
@@ -8,34 +8,34 @@ enum JSONValue: Sendable, Equatable {
     case bool(Bool)
     case null
 
-    struct Member: Sendable, Equatable {
-        var name: String
-        var value: JSONValue
+    package struct Member: Sendable, Equatable {
+        package var name: String
+        package var value: JSONValue
     }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes that also reports where each value lies in the input, so a value can
 /// be taken verbatim (an event's JSON data, exactly as the log holds it) as well as parsed.
-struct JSONParser {
-    struct Failure: Error, CustomStringConvertible {
-        var offset: Int
-        var message: String
-        var description: String { "\(message) at byte \(offset)" }
+package struct JSONParser {
+    package struct Failure: Error, CustomStringConvertible {
+        package var offset: Int
+        package var message: String
+        package var description: String { "\(message) at byte \(offset)" }
     }
 
     /// Deepest nesting accepted: SQLite's own limit, so a text event `json_valid` refuses is refused here too, and
     /// recursion stays bounded whatever the input.
-    static let maxDepth = 1000
+    package static let maxDepth = 1000
 
     private let bytes: [UInt8]
     private(set) var position = 0
 
-    init(_ bytes: [UInt8]) {
+    package init(_ bytes: [UInt8]) {
         self.bytes = bytes
     }
 
     /// Parses one whole document: a value with nothing but whitespace around it.
-    static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
         var parser = JSONParser(bytes)
         let value = try parser.value()
         parser.skipWhitespace()
@@ -44,38 +44,38 @@ struct JSONParser {
     }
 
     /// The bytes of `range`, as text.
-    func text(_ range: Range<Int>) -> String {
+    package func text(_ range: Range<Int>) -> String {
         String(decoding: bytes[range], as: UTF8.self)
     }
 
-    mutating func skipWhitespace() {
+    package mutating func skipWhitespace() {
         while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
     }
 
-    func fail(_ message: String) -> Failure {
+    package func fail(_ message: String) -> Failure {
         Failure(offset: position, message: message)
     }
 
     /// The next byte after whitespace, not consumed.
-    mutating func peek() -> UInt8? {
+    package mutating func peek() -> UInt8? {
         skipWhitespace()
         return position < bytes.count ? bytes[position] : nil
     }
 
-    mutating func expect(_ byte: UInt8) throws(Failure) {
+    package mutating func expect(_ byte: UInt8) throws(Failure) {
         guard peek() == byte else { throw fail("expected '\(Character(Unicode.Scalar(byte)))'") }
         position += 1
     }
 
     /// One value and the range of its text in the input.
-    mutating func valueWithRange(depth: Int = 0) throws(Failure) -> (JSONValue, Range<Int>) {
+    package mutating func valueWithRange(depth: Int = 0) throws(Failure) -> (JSONValue, Range<Int>) {
         skipWhitespace()
         let start = position
         let value = try value(depth: depth)
         return (value, start..<position)
     }
 
-    mutating func value(depth: Int = 0) throws(Failure) -> JSONValue {
+    package mutating func value(depth: Int = 0) throws(Failure) -> JSONValue {
         guard depth < Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth) levels") }
         guard let byte = peek() else { throw fail("unexpected end of input, expected a value") }
         switch byte {
@@ -118,7 +118,7 @@ struct JSONParser {
     }
 
     /// Walks an object's members, handing each name to `body`, which must consume the member's value.
-    mutating func forEachMember(
+    package mutating func forEachMember(
         depth: Int = 0,
         _ body: (inout JSONParser, String) throws(Failure) -> Void
     ) throws(Failure) {
@@ -142,7 +142,7 @@ struct JSONParser {
     }
 
     /// Walks an array's elements; `body` must consume each one.
-    mutating func forEachElement(_ body: (inout JSONParser) throws(Failure) -> Void) throws(Failure) {
+    package mutating func forEachElement(_ body: (inout JSONParser) throws(Failure) -> Void) throws(Failure) {
         try expect(UInt8(ascii: "["))
         if peek() == UInt8(ascii: "]") {
             position += 1
@@ -195,7 +195,7 @@ struct JSONParser {
     }
 
     /// A string, escapes decoded; a lone surrogate escape becomes U+FFFD.
-    mutating func string() throws(Failure) -> String {
+    package mutating func string() throws(Failure) -> String {
         try expect(UInt8(ascii: "\""))
         var out: [UInt8] = []
         while true {

@@ -1,0 +1,4 @@
+public import RewindStore
+
+/// `rewind prune` and `rewind import` write through the same log the server uses.
+extension PostgresEventLog: LogMaintenance {}
