@@ -157,6 +157,16 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["RewindEmbedder"]
         ),
+        // What the test targets share: the backends a parameterized test runs on, and the PostgreSQL test cluster.
+        .target(
+            name: "RewindTestSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/RewindTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RewindCoreTests",
             dependencies: ["RewindCore"],
@@ -166,9 +176,12 @@ let package = Package(
             name: "RewindStoreTests",
             dependencies: [
                 "RewindCore",
+                "RewindPostgres",
                 "RewindStore",
+                "RewindTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -179,6 +192,7 @@ let package = Package(
                 "RewindCore",
                 "RewindPostgres",
                 "RewindStore",
+                "RewindTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -207,6 +221,7 @@ let package = Package(
                 "RewindPostgres",
                 "RewindServer",
                 "RewindStore",
+                "RewindTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -11,6 +11,7 @@ import RewindCore
 import RewindPostgres
 import RewindServer
 import RewindStore
+import RewindTestSupport
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -156,68 +157,14 @@ extension TestServer {
     }
 }
 
-/// The store a test server runs on. The suites that concern the store run every test on both; the PostgreSQL cases
-/// need the throwaway cluster of `scripts/postgres-cluster.sh` (`REWIND_TEST_POSTGRES_URL`). Without it they are not
-/// made, and `PostgresCasesOfTheServerSuites` is reported as skipped with the reason: a run on SQLite alone says so.
+/// The suites that concern the store run every test on both backends (`Backend.all`); the PostgreSQL cases need the
+/// throwaway cluster of `scripts/postgres-cluster.sh` (`REWIND_TEST_POSTGRES_URL`). Without it they are not made, and `PostgresCasesOfTheServerSuites` is reported as skipped with the reason: a run on SQLite alone says so.
 /// (Swift Testing has no per-argument skip, and a cancelled test case is reported as passed.)
-enum Backend: String, Sendable, CaseIterable, CustomTestStringConvertible {
-    case sqlite
-    case postgres
-
-    /// The backends a parameterized server test runs on.
-    static let all: [Backend] = PostgresTestCluster.url == nil ? [.sqlite] : allCases
-
-    var testDescription: String { rawValue }
-}
-
 @Suite("PostgreSQL cases of the server suites")
 struct PostgresCasesOfTheServerSuites {
     @Test(.enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable + "; the server suites ran on SQLite only")))
     func theServerSuitesRanOnPostgreSQLToo() {
         #expect(Backend.all.contains(.postgres))
-    }
-}
-
-/// The PostgreSQL cluster the `.postgres` cases run on; each test gets a database of its own, dropped afterwards.
-enum PostgresTestCluster {
-    static let url: String? = ProcessInfo.processInfo.environment["REWIND_TEST_POSTGRES_URL"]
-    static let unavailable =
-        "REWIND_TEST_POSTGRES_URL is not set: run scripts/postgres-cluster.sh start DIR and export the URL it prints"
-
-    /// Makes a fresh database owned by the cluster's role, runs `body` with its URL and drops it.
-    static func withDatabase<T>(_ body: (_ url: String) async throws -> T) async throws -> T {
-        guard let url, let parts = URLComponents(string: url), let host = parts.host, let user = parts.user else {
-            throw TestFailure(unavailable)
-        }
-        var configuration = PostgresConnection.Configuration(
-            host: host,
-            port: parts.port ?? 5432,
-            username: user,
-            password: parts.password,
-            database: String(parts.path.dropFirst()),
-            tls: .disable
-        )
-        configuration.options.connectTimeout = .seconds(10)
-        var logger = Logger(label: "rewind-test-postgres")
-        logger.logLevel = .critical
-        let admin = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-        let name = "rewind_server_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-        var database = parts
-        database.path = "/" + name
-        database.query = "sslmode=disable"
-        func drop() async {
-            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
-            try? await admin.close()
-        }
-        do {
-            let result = try await body(database.string!)
-            await drop()
-            return result
-        } catch {
-            await drop()
-            throw error
-        }
     }
 }
 
@@ -267,7 +214,7 @@ func withRewind(
     var configuration = RewindConfiguration(host: "127.0.0.1", port: 0, store: StoreConfiguration(path: path))
     configure(&configuration)
     if backend == .postgres {
-        try await PostgresTestCluster.withDatabase { url in
+        try await PostgresTestCluster.withDatabase(prefix: "rewind_server") { url in
             let store = try PostgresStoreConfiguration(url: url, environment: [:], idempotencyWindow: configuration.store.idempotencyWindow)
             configuration.storeOpener = .postgres(store)
             try await run(configuration, logger: logger, path: path, backend: backend, postgresURL: url, body)
