@@ -643,6 +643,13 @@ public final class PostgresEventLog: EventStore {
     /// streams. A prefix is a `LIKE` pattern with its `_` escaped (stream names cannot hold `%` or `\`).
     static func streamCondition(_ filter: EventFilter, column: String, _ builder: inout QueryBuilder) -> String? {
         guard !filter.allStreams else { return nil }
+        // One stream (every SSE subscription to a stream): an equality, so the (stream, id) index hands rows over in
+        // id order and the LIMIT stops the scan. With `= ANY(array)` PostgreSQL 15 cannot take the index's order for
+        // granted: it fetched every event of the stream after the cursor and sorted them, for every page, which
+        // made replaying a stream quadratic in its length.
+        if filter.names.count == 1, filter.prefixes.isEmpty, let name = filter.names.first {
+            return "\(column) = \(builder.bind(name))"
+        }
         var alternatives: [String] = []
         if !filter.names.isEmpty {
             alternatives.append("\(column) = ANY(\(builder.bind(filter.names)))")
