@@ -153,6 +153,13 @@ class PostgresCluster:
         parts = urllib.parse.urlsplit(self.url)
         return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
+    def drop_database(self, url):
+        """Drops a database made by `database()` (given by its URL), ending its sessions first."""
+        name = urllib.parse.urlsplit(url).path.lstrip("/")
+        if not name.replace("_", "").isalnum():
+            raise TestFailure(f"not a database name of this cluster: {name!r}")
+        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
     def stop(self, mode="fast"):
         self._script("stop", mode)
 
