@@ -16,7 +16,7 @@ port, with the server's defaults otherwise (SQLite: WAL with synchronous=NORMAL)
 run, and which goes first alternates rep by rep, so that a slow minute of a noisy machine hits both. Each run's
 JSON line, with "server" ("sqlite" or "postgres"), "rep" and "workload" added, goes to the results file; the table
 gives per workload and metric both medians and the PostgreSQL/SQLite ratio, then the issue's goals for PostgreSQL,
-met or not. A full run takes about 12 minutes, --quick about 5.
+met or not. A full run takes about 7 minutes on two cores, --quick about 3.
 
 All traffic goes to 127.0.0.1. Every `rewind bench` runs under a time limit; the servers and the cluster are
 stopped by PID (through pg_ctl for the cluster) also on Ctrl-C or an error. Standard library only.
