@@ -280,7 +280,7 @@ struct EventLogTests {
             #expect(try await log.streams().map(\.name) == ["stays"])
             // Other requests committed in the same group as a refused one are not affected.
             let refusedRequest = try request("gone", ["y"])
-            let acceptedRequest = try request("stays", ["d"])
+            let acceptedRequest = try request("stays", ["d"], key: "d")
             @Sendable func outcome(_ request: AppendRequest) async -> Result<AppendResult, any Error> {
                 do { return .success(try await log.append(request)) } catch { return .failure(error) }
             }
@@ -288,16 +288,33 @@ struct EventLogTests {
             async let accepted = log.append(acceptedRequest)
             let (refusal, acceptance) = try await (refused, accepted)
             #expect(throws: StoreError.self) { try refusal.get() }
-            #expect(acceptance.firstID == 4)
+            #expect(acceptance.firstID == 4 && !acceptance.replayed)
+            #expect(try await log.event(id: 4)?.data == "d")
             let gone = try await log.scan(
                 ReadQuery(after: 0, filter: EventFilter(stream: try StreamName(validating: "gone")), limit: 10),
                 into: 0
             ) { count, _ in count += 1 }
             #expect(gone.output == 0 && gone.page.head == 4)
+            // Many at once, so that groups mix refused and keyed requests: each keyed one appends, once.
+            let mixed = try await withThrowingTaskGroup(of: AppendResult?.self) { group in
+                for index in 0..<40 {
+                    if index.isMultiple(of: 2) {
+                        group.addTask { try? await log.append(try request("gone", ["refused \(index)"])) }
+                    } else {
+                        group.addTask { try await log.append(try request("stays", ["kept \(index)"], key: "key \(index)")) }
+                    }
+                }
+                return try await group.reduce(into: [AppendResult?]()) { $0.append($1) }
+            }
+            let kept = mixed.compactMap { $0 }
+            #expect(kept.count == 20 && kept.allSatisfy { !$0.replayed })
+            #expect(Set(kept.map(\.firstID)).count == 20)
+            let stays = try await log.read(ReadQuery(after: 4, filter: EventFilter(stream: try StreamName(validating: "stays")), limit: 100))
+            #expect(Set(stays.events.map(\.data)) == Set((0..<40).filter { !$0.isMultiple(of: 2) }.map { "kept \($0)" }))
             // Removing the newest events keeps the next id.
             #expect(try await log.deleteStream("stays"))
-            #expect(try await log.append(try request("new", ["n1"])).firstID == 5)
-            #expect(try await log.head() == 5)
+            #expect(try await log.append(try request("new", ["n1"])).firstID == 25)
+            #expect(try await log.head() == 25)
         }
     }
 }
