@@ -375,13 +375,6 @@ public final class PostgresEventLog: EventStore {
                 )
             }
         }
-        // Whether a stream of the batch was deleted is checked by the writing statement itself, which writes nothing
-        // if one was: the common case costs no round trip of its own. Only then are the tombstones read and the batch
-        // worked out again without the refused requests. Both statements run after the head row's lock, and every
-        // deletion (and import) takes that lock too, so both see the same tombstones. (The check cannot go into the
-        // locking statement: in READ COMMITTED, a statement that waited for the lock reads other tables from the
-        // snapshot it took before waiting, and would miss a deletion committed by the lock's previous holder.)
-        if let done = try await attempt(deleted: [:]) { return done }
         var deleted: [String: Int64] = [:]
         let names = Array(Set(requests.map(\.stream.rawValue)))
         let tombstones = try await connection.query(
@@ -389,135 +382,113 @@ public final class PostgresEventLog: EventStore {
             logger: logger
         )
         for try await (name, at) in tombstones.decode((String, Int64).self) { deleted[name] = at }
-        guard let done = try await attempt(deleted: deleted) else {
-            throw PostgresQueryError(message: "a commit refused its streams again after reading their tombstones", sqlState: "-----")
-        }
-        return done
 
-        /// Works out ids, hashes and results for the batch given the deleted streams, and writes them in one statement
-        /// unless one of the streams it writes to is deleted after all (nil).
-        func attempt(deleted: [String: Int64]) async throws -> Committed? {
-            var chain = Array(tip.readableBytesView)
-            // This attempt's own view of the keys: a request keyed like an earlier one of the batch replays its result.
-            var known = remembered
-            var nextID = head + 1
-            var results: [Result<AppendResult, StoreError>] = []
-            results.reserveCapacity(requests.count)
-            var committed: [Event] = []
-            var rows = EventRows()
-            var keys = KeyRows()
-            var touched: [String: (count: Int64, first: Int64, last: Int64, bytes: Int64)] = [:]
-            for request in requests {
-                let stream = request.stream.rawValue
-                if let key = request.idempotencyKey, let seen = known[KeyID(stream: stream, key: key)] {
-                    results.append(.success(seen))
-                    continue
-                }
-                if let deletedAt = deleted[stream] {
-                    results.append(.failure(.streamDeleted(stream, at: Timestamp(microseconds: deletedAt))))
-                    continue
-                }
-                var first: Int64 = 0
-                var last: Int64 = 0
-                var bytes: Int64 = 0
-                for event in request.events {
-                    chain = ChainHash.hash(
-                        previous: chain,
-                        id: nextID,
-                        stream: stream,
-                        type: event.type.rawValue,
-                        time: time.microseconds,
-                        data: event.data
-                    )
-                    rows.append(
-                        id: nextID,
+        var chain = Array(tip.readableBytesView)
+        var nextID = head + 1
+        var results: [Result<AppendResult, StoreError>] = []
+        results.reserveCapacity(requests.count)
+        var committed: [Event] = []
+        var rows = EventRows()
+        var keys = KeyRows()
+        var touched: [String: (count: Int64, first: Int64, last: Int64, bytes: Int64)] = [:]
+        for request in requests {
+            let stream = request.stream.rawValue
+            if let key = request.idempotencyKey, let seen = remembered[KeyID(stream: stream, key: key)] {
+                results.append(.success(seen))
+                continue
+            }
+            if let deletedAt = deleted[stream] {
+                results.append(.failure(.streamDeleted(stream, at: Timestamp(microseconds: deletedAt))))
+                continue
+            }
+            var first: Int64 = 0
+            var last: Int64 = 0
+            var bytes: Int64 = 0
+            for event in request.events {
+                chain = ChainHash.hash(
+                    previous: chain,
+                    id: nextID,
+                    stream: stream,
+                    type: event.type.rawValue,
+                    time: time.microseconds,
+                    data: event.data
+                )
+                rows.append(
+                    id: nextID,
+                    stream: stream,
+                    type: event.type.rawValue,
+                    data: event.data,
+                    isJSON: event.isJSON,
+                    key: request.idempotencyKey,
+                    hash: chain
+                )
+                last = nextID
+                nextID += 1
+                if first == 0 { first = last }
+                committed.append(
+                    Event(
+                        id: last,
                         stream: stream,
                         type: event.type.rawValue,
                         data: event.data,
                         isJSON: event.isJSON,
-                        key: request.idempotencyKey,
-                        hash: chain
-                    )
-                    last = nextID
-                    nextID += 1
-                    if first == 0 { first = last }
-                    committed.append(
-                        Event(
-                            id: last,
-                            stream: stream,
-                            type: event.type.rawValue,
-                            data: event.data,
-                            isJSON: event.isJSON,
-                            time: time,
-                            key: request.idempotencyKey
-                        )
-                    )
-                    bytes += Int64(event.data.utf8.count)
-                }
-                if let key = request.idempotencyKey {
-                    keys.append(stream: stream, key: key, first: first, last: last)
-                    known[KeyID(stream: stream, key: key)] = AppendResult(
-                        stream: stream,
-                        firstID: first,
-                        lastID: last,
                         time: time,
-                        replayed: true
+                        key: request.idempotencyKey
                     )
-                }
-                let count = Int64(request.events.count)
-                if let seen = touched[stream] {
-                    touched[stream] = (seen.count + count, seen.first, last, seen.bytes + bytes)
-                } else {
-                    touched[stream] = (count, first, last, bytes)
-                }
-                results.append(.success(AppendResult(stream: stream, firstID: first, lastID: last, time: time, replayed: false)))
-            }
-            guard !touched.isEmpty else { return Committed(results: results, previousHead: head, events: []) }
-            let streams = touched.sorted { $0.key < $1.key }
-            let newHead = nextID - 1
-            let newTime = committed.isEmpty ? lastTime : time.microseconds
-            // One statement writes the events, the keys, the stream counters and the head row, each part only if
-            // none of the streams written to is deleted (`live`, read once from the statement's snapshot).
-            let written = try await connection.query(
-                """
-                WITH live AS (
-                    SELECT NOT EXISTS (
-                        SELECT 1 FROM streams WHERE name = ANY(\(streams.map { $0.key })::text[]) AND deleted_at IS NOT NULL) AS ok
-                ), new_events AS (
-                    INSERT INTO events (id, stream, type, data, json, time, key, hash)
-                    SELECT u.id, u.stream, u.type, u.data, u.json, \(time.microseconds), CASE WHEN u.keyed THEN u.key END, u.hash
-                    FROM unnest(\(rows.ids)::int8[], \(rows.streams)::text[], \(rows.types)::text[], \(rows.datas)::bytea[],
-                        \(rows.jsons)::bool[], \(rows.keys)::text[], \(rows.keyed)::bool[], \(rows.hashes)::bytea[])
-                        AS u(id, stream, type, data, json, key, keyed, hash)
-                    WHERE (SELECT ok FROM live)
-                ), new_keys AS (
-                    INSERT INTO idempotency_keys AS i (stream, key, first_id, last_id, time)
-                    SELECT u.stream, u.key, u.first_id, u.last_id, \(time.microseconds)
-                    FROM unnest(\(keys.streams)::text[], \(keys.keys)::text[], \(keys.firsts)::int8[], \(keys.lasts)::int8[])
-                        AS u(stream, key, first_id, last_id)
-                    WHERE (SELECT ok FROM live)
-                    ON CONFLICT (stream, key) DO UPDATE SET first_id = excluded.first_id, last_id = excluded.last_id, time = excluded.time
-                ), new_counts AS (
-                    INSERT INTO streams AS s (name, count, first_id, last_id, last_time, bytes)
-                    SELECT u.name, u.count, u.first_id, u.last_id, \(time.microseconds), u.bytes
-                    FROM unnest(\(streams.map { $0.key })::text[], \(streams.map { $0.value.count })::int8[], \(streams.map { $0.value.first })::int8[],
-                        \(streams.map { $0.value.last })::int8[], \(streams.map { $0.value.bytes })::int8[]) AS u(name, count, first_id, last_id, bytes)
-                    WHERE (SELECT ok FROM live)
-                    ON CONFLICT (name) DO UPDATE SET count = s.count + excluded.count, last_id = excluded.last_id,
-                        last_time = excluded.last_time, bytes = s.bytes + excluded.bytes,
-                        first_id = CASE WHEN s.count = 0 THEN excluded.first_id ELSE s.first_id END
                 )
-                UPDATE log_head SET head = \(newHead), chain_tip = \(ByteBuffer(bytes: chain)), last_time = \(newTime)
-                WHERE (SELECT ok FROM live)
-                RETURNING head
-                """,
-                logger: logger
-            )
-            var applied = false
-            for try await _ in written { applied = true }
-            guard applied else { return nil }
-            return Committed(results: results, previousHead: head, events: committed)
+                bytes += Int64(event.data.utf8.count)
+            }
+            if let key = request.idempotencyKey {
+                keys.append(stream: stream, key: key, first: first, last: last)
+                remembered[KeyID(stream: stream, key: key)] = AppendResult(
+                    stream: stream,
+                    firstID: first,
+                    lastID: last,
+                    time: time,
+                    replayed: true
+                )
+            }
+            let count = Int64(request.events.count)
+            if let seen = touched[stream] {
+                touched[stream] = (seen.count + count, seen.first, last, seen.bytes + bytes)
+            } else {
+                touched[stream] = (count, first, last, bytes)
+            }
+            results.append(.success(AppendResult(stream: stream, firstID: first, lastID: last, time: time, replayed: false)))
         }
+        guard !touched.isEmpty else { return Committed(results: results, previousHead: head, events: []) }
+        let streams = touched.sorted { $0.key < $1.key }
+        let newHead = nextID - 1
+        let newTime = committed.isEmpty ? lastTime : time.microseconds
+        // One statement writes the events, the keys, the stream counters and the head row.
+        try await connection.query(
+            """
+            WITH new_events AS (
+                INSERT INTO events (id, stream, type, data, json, time, key, hash)
+                SELECT u.id, u.stream, u.type, u.data, u.json, \(time.microseconds), CASE WHEN u.keyed THEN u.key END, u.hash
+                FROM unnest(\(rows.ids)::int8[], \(rows.streams)::text[], \(rows.types)::text[], \(rows.datas)::bytea[],
+                    \(rows.jsons)::bool[], \(rows.keys)::text[], \(rows.keyed)::bool[], \(rows.hashes)::bytea[])
+                    AS u(id, stream, type, data, json, key, keyed, hash)
+            ), new_keys AS (
+                INSERT INTO idempotency_keys AS i (stream, key, first_id, last_id, time)
+                SELECT u.stream, u.key, u.first_id, u.last_id, \(time.microseconds)
+                FROM unnest(\(keys.streams)::text[], \(keys.keys)::text[], \(keys.firsts)::int8[], \(keys.lasts)::int8[])
+                    AS u(stream, key, first_id, last_id)
+                ON CONFLICT (stream, key) DO UPDATE SET first_id = excluded.first_id, last_id = excluded.last_id, time = excluded.time
+            ), new_counts AS (
+                INSERT INTO streams AS s (name, count, first_id, last_id, last_time, bytes)
+                SELECT u.name, u.count, u.first_id, u.last_id, \(time.microseconds), u.bytes
+                FROM unnest(\(streams.map { $0.key })::text[], \(streams.map { $0.value.count })::int8[], \(streams.map { $0.value.first })::int8[],
+                    \(streams.map { $0.value.last })::int8[], \(streams.map { $0.value.bytes })::int8[]) AS u(name, count, first_id, last_id, bytes)
+                ON CONFLICT (name) DO UPDATE SET count = s.count + excluded.count, last_id = excluded.last_id,
+                    last_time = excluded.last_time, bytes = s.bytes + excluded.bytes,
+                    first_id = CASE WHEN s.count = 0 THEN excluded.first_id ELSE s.first_id END
+            )
+            UPDATE log_head SET head = \(newHead), chain_tip = \(ByteBuffer(bytes: chain)), last_time = \(newTime)
+            """,
+            logger: logger
+        )
+        return Committed(results: results, previousHead: head, events: committed)
     }
 
     /// Columns of the events a commit inserts, bound as arrays and expanded by `unnest`: one statement for any
