@@ -156,6 +156,16 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["RewindEmbedder"]
         ),
+        // What the test targets share: the backends a parameterized test runs on, and the PostgreSQL test cluster.
+        .target(
+            name: "RewindTestSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/RewindTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RewindCoreTests",
             dependencies: ["RewindCore"],
@@ -165,9 +175,12 @@ let package = Package(
             name: "RewindStoreTests",
             dependencies: [
                 "RewindCore",
+                "RewindPostgres",
                 "RewindStore",
+                "RewindTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -178,20 +191,11 @@ let package = Package(
                 "RewindCore",
                 "RewindPostgres",
                 "RewindStore",
+                "RewindTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
-        ),
-        // What the server and admin suites share: the backends a test runs on and the PostgreSQL test cluster.
-        .target(
-            name: "RewindTestSupport",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
-            path: "Tests/RewindTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -173,6 +173,23 @@ class PostgresCluster:
         parts = urllib.parse.urlsplit(self.url)
         return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
+    def drop_database(self, url):
+        """Drops a database made by `database()` (given by its URL), ending its sessions first."""
+        name = urllib.parse.urlsplit(url).path.lstrip("/")
+        if not name.replace("_", "").isalnum():
+            raise TestFailure(f"not a database name of this cluster: {name!r}")
+        # FORCE ends the role's own sessions, but not an autovacuum worker busy on a database that just grew (only
+        # a superuser may end those); it finishes within seconds, so try again for a while.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                return
+            except TestFailure:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1)
+
     def stop(self, mode="fast"):
         self._script("stop", mode)
 

@@ -115,6 +115,9 @@ final class Reachability: Sendable {
         self.logger = logger
     }
 
+    /// Why PostgreSQL is out of reach, while it is known to be; nil otherwise.
+    var knownUnreachable: String? { state.withLock { $0.unreachable } }
+
     /// Runs `body`, an operation bounded by `limit`, unless PostgreSQL is out of reach and another call is already
     /// probing it; then throws `StoreError.unavailable` at once. Errors from `body` come out unmapped.
     func guarded<T: Sendable>(within limit: Duration, _ body: () async throws -> T) async throws -> T {

@@ -4,33 +4,22 @@ import PostgresNIO
 import RewindCore
 import RewindPostgres
 import RewindStore
+import RewindTestSupport
 import Synchronization
 import Testing
 
-/// The cluster the tests run against: `REWIND_TEST_POSTGRES_URL`, as `scripts/postgres-cluster.sh start DIR`
-/// prints it. Its role may create databases; every test makes its own and drops it afterwards.
+/// The cluster the tests run against (`REWIND_TEST_POSTGRES_URL`), as the shared `PostgresTestCluster` reads it.
 enum TestCluster {
-    static let url: String? = ProcessInfo.processInfo.environment["REWIND_TEST_POSTGRES_URL"]
-    static var available: Bool { url != nil }
+    static var available: Bool { PostgresTestCluster.url != nil }
 
-    static var components: URLComponents { URLComponents(string: url!)! }
+    static var components: URLComponents { try! PostgresTestCluster.components() }
 
     /// A direct connection to `database` as the cluster's role, for setting up and inspecting.
     static func connect(database: String) async throws -> PostgresConnection {
-        let parts = components
-        var configuration = PostgresConnection.Configuration(
-            host: parts.host!,
-            port: parts.port ?? 5432,
-            username: parts.user!,
-            password: parts.password,
-            database: database,
-            tls: .disable
-        )
-        configuration.options.connectTimeout = .seconds(10)
-        return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: quietLogger)
+        try await PostgresTestCluster.connect(database: database)
     }
 
-    static var baseDatabase: String { String(components.path.dropFirst()) }
+    static var baseDatabase: String { try! PostgresTestCluster.baseDatabase() }
 }
 
 let quietLogger: Logger = {
@@ -78,19 +67,8 @@ struct TemporaryDatabase: Sendable {
 
 /// Makes a fresh database, runs `body` with it and drops it.
 func withDatabase<T>(_ body: (TemporaryDatabase) async throws -> T) async throws -> T {
-    let name = "rewind_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-    let admin = try await TestCluster.connect(database: TestCluster.baseDatabase)
-    try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: quietLogger)
-    let database = TemporaryDatabase(name: String(name))
-    do {
-        let result = try await body(database)
-        try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: quietLogger)
-        try? await admin.close()
-        return result
-    } catch {
-        try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: quietLogger)
-        try? await admin.close()
-        throw error
+    try await PostgresTestCluster.withDatabase { url in
+        try await body(TemporaryDatabase(name: String(URLComponents(string: url)!.path.dropFirst())))
     }
 }
 

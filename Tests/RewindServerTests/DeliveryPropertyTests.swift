@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import RewindCore
 import RewindServer
+import RewindTestSupport
 import Synchronization
 import Testing
 

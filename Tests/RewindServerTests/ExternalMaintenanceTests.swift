@@ -6,6 +6,7 @@ import NIOHTTP1
 import RewindCore
 import RewindServer
 import RewindStore
+import RewindTestSupport
 import Testing
 
 @Suite("Maintenance by another process reaches a running server")

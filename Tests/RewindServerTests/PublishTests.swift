@@ -4,6 +4,7 @@ import NIOHTTP1
 import RewindCore
 import RewindServer
 import RewindStore
+import RewindTestSupport
 import Testing
 
 @Suite("Publish API")

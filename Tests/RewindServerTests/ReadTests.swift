@@ -2,6 +2,7 @@ import Foundation
 import NIOHTTP1
 import RewindCore
 import RewindServer
+import RewindTestSupport
 import Testing
 
 @Suite("JSON read, streams, health")

@@ -3,6 +3,7 @@ import NIOHTTP1
 import RewindCore
 import RewindServer
 import RewindStore
+import RewindTestSupport
 import Testing
 
 @Suite("Subscribe (SSE)")

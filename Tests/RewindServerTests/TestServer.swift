@@ -212,7 +212,7 @@ func withRewind(
     var configuration = RewindConfiguration(host: "127.0.0.1", port: 0, store: StoreConfiguration(path: path))
     configure(&configuration)
     if backend == .postgres {
-        try await PostgresTestCluster.withDatabase { url in
+        try await PostgresTestCluster.withDatabase(prefix: "rewind_server") { url in
             let store = try PostgresStoreConfiguration(url: url, environment: [:], idempotencyWindow: configuration.store.idempotencyWindow)
             configuration.storeOpener = .postgres(store)
             try await run(configuration, logger: logger, path: path, backend: backend, postgresURL: url, body)
