@@ -80,22 +80,7 @@ func withLog<T: Sendable>(
     -> T
 {
     let log = try await PostgresEventLog.open(configuration: configuration, logger: quietLogger)
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await log.run()
-            return nil
-        }
-        do {
-            let result = try await body(log)
-            group.cancelAll()
-            try await group.waitForAll()
-            return result
-        } catch {
-            group.cancelAll()
-            try? await group.waitForAll()
-            throw error
-        }
-    }
+    return try await whileRunning(log.run) { try await body(log) }
 }
 
 /// A fresh SQLite log in a temporary directory, for running the same calls on both backends.

@@ -271,22 +271,7 @@ private func withNode<T: Sendable>(
     _ body: @escaping @Sendable (PostgresEventLog) async throws -> T
 ) async throws -> T {
     let log = try await PostgresEventLog.open(configuration: configuration, logger: quiet)
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await log.run()
-            return nil
-        }
-        do {
-            let result = try await body(log)
-            group.cancelAll()
-            try await group.waitForAll()
-            return result
-        } catch {
-            group.cancelAll()
-            try? await group.waitForAll()
-            throw error
-        }
-    }
+    return try await whileRunning(log.run) { try await body(log) }
 }
 
 /// `count` servers named `node-0`, `node-1`, … on one fresh PostgreSQL database, for `body`.

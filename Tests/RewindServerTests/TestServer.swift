@@ -138,22 +138,7 @@ extension TestServer {
         } else {
             log = try EventLog(configuration: StoreConfiguration(path: databasePath), logger: logger)
         }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await log.run()
-                return nil
-            }
-            do {
-                let result = try await body(log)
-                group.cancelAll()
-                try? await group.waitForAll()
-                return result
-            } catch {
-                group.cancelAll()
-                try? await group.waitForAll()
-                throw error
-            }
-        }
+        return try await whileRunning(log.run) { try await body(log) }
     }
 }
 
