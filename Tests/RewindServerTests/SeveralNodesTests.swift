@@ -64,10 +64,13 @@ struct SeveralNodesTests {
         }
     }
 
-    /// A subscriber on node B gets what is published on node A within a bound only a notification meets: the
-    /// safety-net poll runs every 250 ms while B listens, so a poll-only node misses it.
+    /// A subscriber on node B gets what is published on node A through the notification alone: the safety-net
+    /// poll is slowed to 30 s here, so a node that does not hear notifications misses the 5 s wait for every event,
+    /// and one that does delivers well within the bound (kept loose, since a loaded machine delays any delivery).
     @Test func aPublishOnOneNodeReachesSubscribersOnAnotherAtOnce() async throws {
-        try await withNodes(2) { nodes in
+        try await withNodes(2) { configuration, _ in
+            configuration.externalCommitPollWhileListening = .seconds(30)
+        } _: { nodes in
             let (a, b) = (nodes[0], nodes[1])
             try await waitForListening(b)
             let ready = try await b.request(.GET, "/readyz")
@@ -97,7 +100,7 @@ struct SeveralNodesTests {
             }
             let stream = try await subscriber.value
             #expect(stream.ids == published)
-            #expect(slowest < .milliseconds(150), "slowest publish on A to delivery on B: \(slowest)")
+            #expect(slowest < .seconds(1), "slowest publish on A to delivery on B: \(slowest)")
             let metrics = try await b.request(.GET, "/metrics").body
             #expect(metrics.contains("rewind_node_info{node=\"node-1\"} 1"))
             let lagSamples = metrics.split(separator: "\n").first { $0.hasPrefix("rewind_cross_node_lag_seconds_count") }
