@@ -15,13 +15,14 @@ extension Bench {
         let cpuBefore = ProcessStats.cpuSeconds()
 
         // Subscribers first, all connected before the first event.
-        let subscribeTarget = options.subscribe.target(stream: options.stream)
         var channels: [any Channel] = []
         var slowChannels: [any Channel] = []
         for chunkStart in stride(from: 0, to: options.subscribers, by: 200) {
             var futures: [EventLoopFuture<any Channel>] = []
             for index in chunkStart..<min(options.subscribers, chunkStart + 200) {
                 let slow = index < options.slowSubscribers
+                let subscribe = options.subscribe.forConnection(index)
+                let subscribeTarget = subscribe.target(stream: options.stream)
                 let checker = try await loop.submit {
                     let checker = SequenceChecker(publishers: options.publishers) { sentAt in state.record(sentNanoseconds: sentAt, slow: slow) }
                     state.checkers.append(checker)
@@ -36,11 +37,11 @@ extension Bench {
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHTTPClientHandlers()
                             try channel.pipeline.syncOperations.addHandler(
-                                SubscribeHandler(host: options.subscribe.host, target: subscribeTarget, sink: checker.value)
+                                SubscribeHandler(host: subscribe.host, target: subscribeTarget, sink: checker.value)
                             )
                         }
                     }
-                    .connect(host: options.subscribe.host, port: options.subscribe.port)
+                    .connect(host: subscribe.host, port: subscribe.port)
                 futures.append(bootstrapFuture)
                 if slow { slowChannels.append(try await bootstrapFuture.get()) }
             }
@@ -58,14 +59,15 @@ extension Bench {
         guard refused == 0 else { throw BenchError("\(refused) subscribers were not answered 200") }
 
         // The publishers, paced by a 1 ms timer and by their own responses.
-        let publishTarget = options.publish.target(stream: options.stream)
         let publisherBox = PublisherBox()
         var publishers: [any Channel] = []
         for index in 0..<options.publishers {
+            let publish = options.publish.forConnection(index)
+            let publishTarget = publish.target(stream: options.stream)
             let source = try await loop.submit { NIOLoopBound(FanoutState.Publisher(state: state, index: index), eventLoop: loop) }.get()
             publishers.append(
-                try await Connector(loop: loop, host: options.publish.host, port: options.publish.port).connect {
-                    let handler = PublishHandler(host: options.publish.host, target: publishTarget, contentType: "text/plain", source: source.value)
+                try await Connector(loop: loop, host: publish.host, port: publish.port).connect {
+                    let handler = PublishHandler(host: publish.host, target: publishTarget, contentType: "text/plain", source: source.value)
                     publisherBox.handlers.append(NIOLoopBound(handler, eventLoop: loop))
                     return handler
                 }.get()

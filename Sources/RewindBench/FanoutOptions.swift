@@ -1,8 +1,10 @@
 /// `rewind bench fanout`: S SSE subscribers on one stream while one publisher sends R events a second for T;
 /// every subscriber checks it got every event once, in order.
 public struct FanoutOptions: Sendable {
-    public var publish: URLTemplate
-    public var subscribe: URLTemplate
+    /// Publisher i sends to `publish[i % publish.count]`, subscriber i reads from `subscribe[i % subscribe.count]`:
+    /// several templates spread both over the nodes of a cluster. Neither may be empty.
+    public var publish: [URLTemplate]
+    public var subscribe: [URLTemplate]
     public var subscribers: Int
     public var rate: Int
     public var duration: Duration
@@ -21,8 +23,8 @@ public struct FanoutOptions: Sendable {
     public var drainTimeout: Duration
 
     public init(
-        publish: URLTemplate,
-        subscribe: URLTemplate,
+        publish: [URLTemplate],
+        subscribe: [URLTemplate],
         subscribers: Int,
         rate: Int,
         duration: Duration,

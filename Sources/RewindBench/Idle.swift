@@ -8,16 +8,17 @@ extension Bench {
             guard let before = ProcessStats.residentKilobytes(pid: options.serverPID) else {
                 throw BenchError("no process \(options.serverPID) to measure")
             }
-            let target = options.subscribe.target(stream: options.stream)
-            let connector = Connector(loop: loop, host: options.subscribe.host, port: options.subscribe.port)
             var counters: [NIOLoopBound<EventCounter>] = []
             var channels: [any Channel] = []
             for chunkStart in stride(from: 0, to: options.connections, by: 500) {
                 var futures: [EventLoopFuture<any Channel>] = []
-                for _ in chunkStart..<min(options.connections, chunkStart + 500) {
+                for index in chunkStart..<min(options.connections, chunkStart + 500) {
+                    let subscribe = options.subscribe.forConnection(index)
+                    let target = subscribe.target(stream: options.stream)
+                    let connector = Connector(loop: loop, host: subscribe.host, port: subscribe.port)
                     let counter = try await loop.submit { NIOLoopBound(EventCounter(), eventLoop: loop) }.get()
                     counters.append(counter)
-                    futures.append(connector.connect { SubscribeHandler(host: options.subscribe.host, target: target, sink: counter.value) })
+                    futures.append(connector.connect { SubscribeHandler(host: subscribe.host, target: target, sink: counter.value) })
                 }
                 for future in futures { channels.append(try await future.get()) }
             }

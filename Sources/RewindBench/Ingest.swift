@@ -8,16 +8,16 @@ extension Bench {
 
     static func ingest(_ options: IngestOptions, on loop: any EventLoop) async throws -> BenchReport {
         let state = IngestState(options: options)
-        let connector = Connector(loop: loop, host: options.publish.host, port: options.publish.port)
-        let target = options.publish.target(stream: options.stream)
         let contentType = options.batch == 1 ? "text/plain" : "application/x-ndjson"
         let cpuBefore = ProcessStats.cpuSeconds()
         let started = ProcessStats.monotonicNanoseconds()
         var channels: [any Channel] = []
-        for _ in 0..<options.connections {
+        for index in 0..<options.connections {
+            let publish = options.publish.forConnection(index)
+            let target = publish.target(stream: options.stream)
             channels.append(
-                try await connector.connect {
-                    PublishHandler(host: options.publish.host, target: target, contentType: contentType, source: state)
+                try await Connector(loop: loop, host: publish.host, port: publish.port).connect {
+                    PublishHandler(host: publish.host, target: target, contentType: contentType, source: state)
                 }.get()
             )
         }

@@ -1,6 +1,8 @@
 /// `rewind bench ingest`: C keep-alive connections publishing as fast as the server answers.
 public struct IngestOptions: Sendable {
-    public var publish: URLTemplate
+    /// Connection i publishes to `publish[i % publish.count]`, so several templates spread the connections over
+    /// the nodes of a cluster. Not empty.
+    public var publish: [URLTemplate]
     public var connections: Int
     public var duration: Duration
     /// Events per request; above 1 the body is NDJSON (Rewind's batch publish).
@@ -12,7 +14,7 @@ public struct IngestOptions: Sendable {
     public var stream: String
 
     public init(
-        publish: URLTemplate,
+        publish: [URLTemplate],
         connections: Int,
         duration: Duration,
         batch: Int = 1,

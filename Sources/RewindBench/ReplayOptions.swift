@@ -1,6 +1,7 @@
 /// `rewind bench replay`: N stored events read from the oldest over one SSE connection.
 public struct ReplayOptions: Sendable {
-    public var publish: URLTemplate
+    /// Where the preload publishes; its connections take the templates in turn. Not empty.
+    public var publish: [URLTemplate]
     /// Must start from the oldest event, e.g. Rewind's `...?from=earliest`.
     public var subscribe: URLTemplate
     public var events: Int
@@ -13,7 +14,7 @@ public struct ReplayOptions: Sendable {
     public var preload: Bool
 
     public init(
-        publish: URLTemplate,
+        publish: [URLTemplate],
         subscribe: URLTemplate,
         events: Int,
         preloadBatch: Int = 1,

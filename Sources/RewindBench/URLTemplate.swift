@@ -33,3 +33,9 @@ public struct URLTemplate: Sendable, CustomStringConvertible {
 
     public var description: String { "http://\(host):\(port)\(target)" }
 }
+
+extension [URLTemplate] {
+    /// The template of the index-th connection: connections take the templates in turn, so that several templates
+    /// spread the load over several servers (the nodes of one cluster) evenly.
+    func forConnection(_ index: Int) -> URLTemplate { self[index % count] }
+}
