@@ -82,6 +82,30 @@ class Runner:
         return report
 
 
+def histogram_mean_ms(before, after):
+    """The mean of a histogram's samples between two readings of `metric_histogram`, in ms (None without any)."""
+    if not before or not after or after["count"] <= before["count"]:
+        return None
+    return round((after["sum"] - before["sum"]) / (after["count"] - before["count"]) * 1000, 3)
+
+
+def latency_run(runner, publisher, subscriber, seconds, stream):
+    """100 subscribers on node `subscriber`, 1 000 events/s published on node `publisher`; with the subscribers'
+    node's own view: commit to frame written (`rewind_delivery_lag_seconds`) and, from another node, commit to
+    catch-up done (`rewind_cross_node_lag_seconds`)."""
+    names = ["rewind_delivery_lag_seconds", "rewind_cross_node_lag_seconds"]
+    before = [metric_histogram(subscriber.port, name) for name in names]
+    report = runner.bench(
+        "fanout", "--publish-url", events_url(publisher), "--subscribe-url", events_url(subscriber),
+        "--subscribers", "100", "--rate", "1000", "--duration", str(seconds), "--publishers", "16",
+        "--drain-timeout", "60", "--stream", stream)
+    after = [metric_histogram(subscriber.port, name) for name in names]
+    report["delivery_lag_mean_ms"] = histogram_mean_ms(before[0], after[0])
+    if publisher is not subscriber:
+        report["node_lag_mean_ms"] = histogram_mean_ms(before[1], after[1])
+    return report
+
+
 def measure(runner, nodes, durations):
     """Every measurement of one configuration, on its fresh nodes."""
     ingest_seconds, fanout_seconds = durations
@@ -94,22 +118,9 @@ def measure(runner, nodes, durations):
             "fanout", *urls("--publish-url", nodes), *urls("--subscribe-url", nodes), "--subscribers", "1000",
             "--rate", str(rate), "--duration", str(fanout_seconds), "--publishers", "16", "--drain-timeout", "60",
             "--stream", f"fanout{rate}")
-    out["local"] = runner.bench(
-        "fanout", "--publish-url", events_url(a), "--subscribe-url", events_url(a), "--subscribers", "100",
-        "--rate", "1000", "--duration", str(fanout_seconds), "--publishers", "16", "--drain-timeout", "60",
-        "--stream", "local")
+    out["local"] = latency_run(runner, a, a, fanout_seconds, "local")
     if len(nodes) > 1:
-        b = nodes[1]
-        before = metric_histogram(b.port, "rewind_cross_node_lag_seconds")
-        out["cross"] = runner.bench(
-            "fanout", "--publish-url", events_url(a), "--subscribe-url", events_url(b), "--subscribers", "100",
-            "--rate", "1000", "--duration", str(fanout_seconds), "--publishers", "16", "--drain-timeout", "60",
-            "--stream", "cross")
-        after = metric_histogram(b.port, "rewind_cross_node_lag_seconds")
-        if before and after and after["count"] > before["count"]:
-            out["cross"]["node_lag_mean_ms"] = round(
-                (after["sum"] - before["sum"]) / (after["count"] - before["count"]) * 1000, 3)
-            out["cross"]["node_lag_samples"] = after["count"] - before["count"]
+        out["cross"] = latency_run(runner, a, nodes[1], fanout_seconds, "cross")
     out["ceiling"] = runner.bench("ingest", *urls("--publish-url", nodes), "--connections", "16", "--batch", "1000",
                                   "--duration", str(ingest_seconds), "--stream", "ceiling")
     return out
@@ -134,19 +145,30 @@ def run_configuration(runner, cluster, workdir, run, name, durations):
 ROWS = [
     ("single-event ingest, 64 connections (events/s)", lambda m: m["ingest"]["events_per_second"], "{:,.0f}"),
     ("single-event ingest p99 (ms)", lambda m: m["ingest"]["latency_ms"]["p99"], "{:.1f}"),
+    ("fan-out 1 000 × 100 ev/s: events published (of 1 000)", lambda m: m["fanout100"]["published"], "{:,}"),
     ("fan-out 1 000 × 100 ev/s: deliveries/s", lambda m: m["fanout100"]["deliveries_per_second"], "{:,.0f}"),
     ("fan-out 1 000 × 100 ev/s: latency p50 (ms)", lambda m: m["fanout100"]["latency_ms"]["p50"], "{:.1f}"),
     ("fan-out 1 000 × 100 ev/s: latency p99 (ms)", lambda m: m["fanout100"]["latency_ms"]["p99"], "{:.1f}"),
+    ("fan-out 1 000 × 1 000 ev/s: events published (of 10 000)", lambda m: m["fanout1000"]["published"], "{:,}"),
     ("fan-out 1 000 × 1 000 ev/s: deliveries/s", lambda m: m["fanout1000"]["deliveries_per_second"], "{:,.0f}"),
     ("fan-out 1 000 × 1 000 ev/s: latency p50 (ms)", lambda m: m["fanout1000"]["latency_ms"]["p50"], "{:.1f}"),
     ("fan-out 1 000 × 1 000 ev/s: latency p99 (ms)", lambda m: m["fanout1000"]["latency_ms"]["p99"], "{:.1f}"),
     ("100 subscribers on A, 1 000 ev/s on A: p50 (ms)", lambda m: m["local"]["latency_ms"]["p50"], "{:.1f}"),
     ("100 subscribers on A, 1 000 ev/s on A: p99 (ms)", lambda m: m["local"]["latency_ms"]["p99"], "{:.1f}"),
+    ("  its publishes, request to 201: p50 (ms)", lambda m: m["local"]["publish_latency_ms"]["p50"], "{:.1f}"),
+    ("  its publishes, request to 201: p99 (ms)", lambda m: m["local"]["publish_latency_ms"]["p99"], "{:.1f}"),
+    ("  A's rewind_delivery_lag_seconds, mean (ms)", lambda m: m["local"]["delivery_lag_mean_ms"], "{:.1f}"),
     ("cross-node: 100 subscribers on B, 1 000 ev/s on A: p50 (ms)",
      lambda m: m["cross"]["latency_ms"]["p50"] if "cross" in m else None, "{:.1f}"),
     ("cross-node: p99 (ms)", lambda m: m["cross"]["latency_ms"]["p99"] if "cross" in m else None, "{:.1f}"),
-    ("cross-node: B's rewind_cross_node_lag_seconds, mean (ms)",
+    ("  its publishes, request to 201: p50 (ms)",
+     lambda m: m["cross"]["publish_latency_ms"]["p50"] if "cross" in m else None, "{:.1f}"),
+    ("  its publishes, request to 201: p99 (ms)",
+     lambda m: m["cross"]["publish_latency_ms"]["p99"] if "cross" in m else None, "{:.1f}"),
+    ("  B's rewind_cross_node_lag_seconds, mean (ms)",
      lambda m: m.get("cross", {}).get("node_lag_mean_ms"), "{:.1f}"),
+    ("  B's rewind_delivery_lag_seconds, mean (ms)",
+     lambda m: m.get("cross", {}).get("delivery_lag_mean_ms"), "{:.1f}"),
     ("writer ceiling: batches of 1 000, 16 connections (events/s)", lambda m: m["ceiling"]["events_per_second"],
      "{:,.0f}"),
 ]

@@ -110,6 +110,7 @@ extension Bench {
             report.add("deliveries", state.deliveries)
             report.add("deliveries_per_second", Double(state.deliveries) / seconds)
             report.add("latency_ms", state.latency.summary(includingMax: true))
+            report.add("publish_latency_ms", state.publishLatency.summary())
             report.add("gaps", state.checkers.reduce(0) { $0 + Int(published - min(published, $1.received)) })
             report.add("duplicates", state.checkers.reduce(0) { $0 + $1.duplicates })
             report.add("reorders", state.checkers.reduce(0) { $0 + $1.reorders })

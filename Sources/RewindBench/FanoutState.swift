@@ -5,6 +5,8 @@ final class FanoutState: @unchecked Sendable {
     let options: FanoutOptions
     var checkers: [SequenceChecker] = []
     var latency = LatencyRecorder()
+    /// Request to answer of each successful publish: how much of the delivery latency the commit takes.
+    var publishLatency = LatencyRecorder()
     var deliveries = 0
     var lastDelivery: UInt64 = 0
     var sent: UInt64 = 0
@@ -42,7 +44,12 @@ final class FanoutState: @unchecked Sendable {
 
     func completed(status: Int, nanoseconds: UInt64, events: Int) {
         inFlight -= 1
-        if (200..<300).contains(status) { published += 1 } else { publishErrors += 1 }
+        if (200..<300).contains(status) {
+            published += 1
+            publishLatency.record(nanoseconds: nanoseconds)
+        } else {
+            publishErrors += 1
+        }
     }
 
     func disconnected() { publishErrors += 1 }

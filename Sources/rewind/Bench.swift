@@ -122,7 +122,8 @@ struct Bench: AsyncParsableCommand {
             usage: "rewind bench fanout [<options>]",
             discussion: """
                 Every subscriber checks that it received every event once and in order; the report gives the latency \
-                from publish to receipt, and the server's memory with --server-pid.
+                from publish to receipt, the publish requests' latency (request to answer), and the server's memory \
+                with --server-pid.
 
                 Examples:
                   rewind bench fanout --subscribers 1000 --rate 1000 --duration 20
