@@ -106,10 +106,14 @@ def latency_run(runner, publisher, subscriber, seconds, stream):
     return report
 
 
-def measure(runner, nodes, durations):
-    """Every measurement of one configuration, on its fresh nodes."""
+def measure(runner, nodes, durations, latency_only=False):
+    """Every measurement of one configuration, on its fresh nodes (only the delivery latencies with
+    `latency_only`)."""
     ingest_seconds, fanout_seconds = durations
     a = nodes[0]
+    if latency_only:
+        return {"local": latency_run(runner, a, a, fanout_seconds, "local"),
+                "cross": latency_run(runner, a, nodes[1], fanout_seconds, "cross")}
     out = {}
     out["ingest"] = runner.bench("ingest", *urls("--publish-url", nodes), "--connections", "64",
                                  "--duration", str(ingest_seconds), "--stream", "ingest")
@@ -126,7 +130,7 @@ def measure(runner, nodes, durations):
     return out
 
 
-def run_configuration(runner, cluster, workdir, run, name, durations):
+def run_configuration(runner, cluster, workdir, run, name, durations, latency_only=False):
     db = cluster.database("rewind_bench")
     nodes = [Rewind(runner.binary, workdir, free_port(), ["--node-name", f"bench-{i}"], db=db, retry=None,
                     log_name=f"run{run}-{name}-node{i}.log")
@@ -134,7 +138,7 @@ def run_configuration(runner, cluster, workdir, run, name, durations):
     try:
         for node in nodes:
             node.start(seconds=60)
-        return measure(runner, nodes, durations)
+        return measure(runner, nodes, durations, latency_only)
     finally:
         for node in nodes:
             node.stop()
@@ -235,6 +239,9 @@ def main():
                         help="seconds to wait for another benchmark to end before each measurement")
     parser.add_argument("--json-out", help="also write every run's raw figures to this file")
     parser.add_argument("--commit", help="the commit to name in the report (default: git's HEAD, when git runs)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="only two nodes, only the same-node and cross-node latencies (to compare binaries); "
+                             "prints the raw figures as JSON")
     parser.add_argument("--quick", action="store_true", help="1 s runs, to check the script")
     parser.add_argument("--keep-postgres", action="store_true", help="leave the PostgreSQL cluster running")
     args = parser.parse_args()
@@ -246,6 +253,12 @@ def main():
     results = []
     finished = False
     try:
+        if args.latency_only:
+            for run in range(args.runs):
+                results.append(run_configuration(runner, cluster, workdir, run + 1, "two", durations, True))
+            finished = True
+            print(json.dumps(results))
+            return
         for run in range(args.runs):
             order = ["one", "two"] if run % 2 == 0 else ["two", "one"]
             results.append({})
