@@ -537,6 +537,20 @@ def metric_sum(port, name):
     return total
 
 
+def metric_histogram(port, name):
+    """{"sum": ..., "count": ...} of histogram `name` on the server's /metrics (all label sets added up), or None
+    without an answer."""
+    answer = http_get(port, "/metrics")
+    if answer is None or answer[0] != 200:
+        return None
+    totals = {"sum": 0.0, "count": 0.0}
+    for line in answer[1].decode().splitlines():
+        for part in totals:
+            if line.startswith(f"{name}_{part}{{") or line.startswith(f"{name}_{part} "):
+                totals[part] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
 class ResumingSubscriber(threading.Thread):
     """An SSE client that behaves like a browser's EventSource, in a thread: when its stream ends it reconnects
     with `Last-Event-ID`; when a node does not answer (refused, not 200) it tries the next of `ports`, as a client

@@ -34,8 +34,8 @@ public struct URLTemplate: Sendable, CustomStringConvertible {
     public var description: String { "http://\(host):\(port)\(target)" }
 }
 
-/// A benchmark that cannot run, with a reason a person can act on.
-public struct BenchError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+extension [URLTemplate] {
+    /// The template of the index-th connection: connections take the templates in turn, so that several templates
+    /// spread the load over several servers (the nodes of one cluster) evenly.
+    func forConnection(_ index: Int) -> URLTemplate { self[index % count] }
 }

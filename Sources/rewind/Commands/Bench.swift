@@ -6,7 +6,9 @@ struct Bench: AsyncParsableCommand {
         abstract: "Load a running server over loopback HTTP and print what it sustained.",
         discussion: """
             Works against Rewind and against other SSE servers (Nchan) through URL templates in which {stream} \
-            stands for the stream or channel name. Subscribers parse `data: <seq> <send time>` payloads, so every \
+            stands for the stream or channel name. Repeat --publish-url or --subscribe-url to spread publishing \
+            connections or subscribers over several servers, such as the nodes of one cluster: connection i takes \
+            the i-th URL, round-robin. Subscribers parse `data: <seq> <send time>` payloads, so every \
             subscriber checks that it got every event once and in order, and latency is measured end to end. \
             The client runs on one thread and reports its own CPU time, which shows whether it was the bottleneck.
 
@@ -15,16 +17,36 @@ struct Bench: AsyncParsableCommand {
               rewind bench fanout --subscribers 1000 --rate 1000 --server-pid 1234
               rewind bench replay --events 1000000 --batch 1000
               rewind bench idle --connections 10000 --server-pid 1234
+              rewind bench fanout --subscribers 1000 --rate 1000 \\
+                --subscribe-url 'http://127.0.0.1:8081/v1/streams/{stream}/events' \\
+                --subscribe-url 'http://127.0.0.1:8082/v1/streams/{stream}/events'
             """,
         subcommands: [Ingest.self, Fanout.self, Replay.self, Idle.self]
     )
 
     struct Common: ParsableArguments {
-        @Option(help: "Publish URL template; {stream} is replaced by the stream name.")
-        var publishURL = "http://127.0.0.1:8080/v1/streams/{stream}/events"
+        /// The URL both templates default to.
+        static let defaultURL = "http://127.0.0.1:8080/v1/streams/{stream}/events"
 
-        @Option(help: "Subscribe (SSE) URL template; {stream} is replaced by the stream name.")
-        var subscribeURL = "http://127.0.0.1:8080/v1/streams/{stream}/events"
+        @Option(
+            name: .customLong("publish-url"),
+            help: ArgumentHelp(
+                "Publish URL template; {stream} is replaced by the stream name. Repeat it to spread the publishing "
+                    + "connections over several servers, round-robin. (default: \(defaultURL))",
+                valueName: "publish-url"
+            )
+        )
+        var publishURLs: [String] = []
+
+        @Option(
+            name: .customLong("subscribe-url"),
+            help: ArgumentHelp(
+                "Subscribe (SSE) URL template; {stream} is replaced by the stream name. Repeat it to spread the "
+                    + "subscribers over several servers, round-robin. (default: \(defaultURL))",
+                valueName: "subscribe-url"
+            )
+        )
+        var subscribeURLs: [String] = []
 
         @Option(help: "Stream or channel name (default: a fresh one per run).")
         var stream: String?
@@ -38,12 +60,20 @@ struct Bench: AsyncParsableCommand {
         @Flag(help: "Print one JSON object instead of aligned lines.")
         var json = false
 
-        func templates() throws -> (publish: URLTemplate, subscribe: URLTemplate) {
-            do {
-                return (try URLTemplate(publishURL), try URLTemplate(subscribeURL))
-            } catch {
-                throw ValidationError(error.description)
+        /// The publish and subscribe templates, each list in the order given, or the default URL alone.
+        func templates() throws -> (publish: [URLTemplate], subscribe: [URLTemplate]) {
+            func parse(_ urls: [String]) throws -> [URLTemplate] {
+                var templates: [URLTemplate] = []
+                for url in urls.isEmpty ? [Self.defaultURL] : urls {
+                    do {
+                        templates.append(try URLTemplate(url))
+                    } catch {
+                        throw ValidationError(error.description)
+                    }
+                }
+                return templates
             }
+            return (try parse(publishURLs), try parse(subscribeURLs))
         }
 
         func print(_ report: BenchReport) {
@@ -92,7 +122,8 @@ struct Bench: AsyncParsableCommand {
             usage: "rewind bench fanout [<options>]",
             discussion: """
                 Every subscriber checks that it received every event once and in order; the report gives the latency \
-                from publish to receipt, and the server's memory with --server-pid.
+                from publish to receipt, the publish requests' latency (request to answer), and the server's memory \
+                with --server-pid.
 
                 Examples:
                   rewind bench fanout --subscribers 1000 --rate 1000 --duration 20
@@ -144,7 +175,10 @@ struct Bench: AsyncParsableCommand {
         @Flag(help: "The stream already holds the events: skip publishing.") var noPreload = false
 
         func run() async throws {
-            let (publish, subscribe) = try common.templates()
+            let (publish, subscribes) = try common.templates()
+            guard subscribes.count == 1, let subscribe = subscribes.first else {
+                throw ValidationError("replay reads over one connection: give --subscribe-url once, not \(subscribes.count) times")
+            }
             let options = ReplayOptions(
                 publish: publish,
                 subscribe: subscribe,
