@@ -23,6 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import rewindtest  # noqa: E402
 from rewindtest import (Rewind, SSEReader, TestFailure, free_port, http_request, http_request_or_fail,  # noqa: E402
                         stop_process, wait_until)
 
@@ -40,39 +41,14 @@ def ensure_installed(command, package):
 
 
 def start_nginx(workdir, proxy_port, rewind_port):
-    """nginx with deploy/nginx.conf included in a minimal main configuration of the test's own."""
+    """nginx with deploy/nginx.conf, pointed at this test's Rewind and listening on a loopback port, inside the
+    shared minimal main configuration (`rewindtest.start_nginx`)."""
     ensure_installed("nginx", "nginx")
     with open(os.path.join(ROOT, "deploy", "nginx.conf")) as shipped:
         site = shipped.read()
     site = site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{rewind_port};")
     site = re.sub(r"listen 80;", f"listen 127.0.0.1:{proxy_port};", site)
-    with open(os.path.join(workdir, "site.conf"), "w") as out:
-        out.write(site)
-    temp = os.path.join(workdir, "tmp")
-    os.makedirs(temp, exist_ok=True)
-    user = "user root root;" if os.geteuid() == 0 else ""
-    main = f"""
-{user}
-worker_processes 1;
-pid {workdir}/nginx.pid;
-error_log {workdir}/nginx-error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    include {workdir}/site.conf;
-}}
-"""
-    config = os.path.join(workdir, "nginx.conf")
-    with open(config, "w") as out:
-        out.write(main)
-    subprocess.run(["nginx", "-t", "-q", "-p", workdir, "-c", config], check=True)
-    return subprocess.Popen(["nginx", "-p", workdir, "-c", config, "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "nginx.out"), "wb"))
+    return rewindtest.start_nginx(workdir, site)
 
 
 def start_caddy(workdir, proxy_port, rewind_port):
