@@ -1,5 +1,5 @@
 internal import Foundation
-public import RewindCore
+import RewindCore
 public import RewindStore
 
 /// The export format, one JSON object per line (NDJSON), in id order:

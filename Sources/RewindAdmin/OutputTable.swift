@@ -1,5 +1,5 @@
 internal import Foundation
-public import RewindCore
+import RewindCore
 
 /// One value of an output row.
 public enum Cell: Sendable, Equatable {

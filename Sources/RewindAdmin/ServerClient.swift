@@ -2,7 +2,7 @@ public import AsyncHTTPClient
 internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
-public import RewindCore
+import RewindCore
 internal import RewindStore
 
 /// `rewind tail` and `rewind publish`: HTTP clients of a running Rewind server.

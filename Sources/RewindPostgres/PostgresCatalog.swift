@@ -2,7 +2,7 @@ internal import Foundation
 public import Logging
 internal import NIOCore
 internal import PostgresNIO
-public import RewindCore
+import RewindCore
 public import RewindStore
 
 /// The PostgreSQL log as the admin commands read it (`rewind query`, `streams`, `stats`, `verify`, `export`): one

@@ -1,10 +1,10 @@
-public import CoreMetrics
+import CoreMetrics
 internal import Foundation
-public import Logging
+import Logging
 internal import NIOCore
 internal import PostgresNIO
-public import RewindCore
-public import RewindStore
+import RewindCore
+import RewindStore
 import ServiceLifecycle
 import Synchronization
 

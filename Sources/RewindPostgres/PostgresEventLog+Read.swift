@@ -1,6 +1,6 @@
-public import CoreMetrics
+import CoreMetrics
 internal import Foundation
-public import Logging
+import Logging
 internal import NIOCore
 internal import PostgresNIO
 public import RewindCore

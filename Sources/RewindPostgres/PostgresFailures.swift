@@ -1,6 +1,6 @@
 internal import Logging
 internal import PostgresNIO
-public import RewindStore
+import RewindStore
 import Synchronization
 
 /// A query that PostgreSQL refused for a reason other than availability (a bug, a constraint): its message and

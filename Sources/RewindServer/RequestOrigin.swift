@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
-public import Hummingbird
-public import HummingbirdCore
+import Hummingbird
+import HummingbirdCore
 public import Logging
 import NIOCore
 

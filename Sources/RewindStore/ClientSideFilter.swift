@@ -1,4 +1,4 @@
-public import RewindCore
+package import RewindCore
 
 /// The conditions of an `EventQuery` that the server's JSON read API cannot express (`--before`, `--contains`,
 /// `--where`), checked on each event as `rewind query --server` pages through the log.

@@ -1,4 +1,4 @@
-public import Synchronization
+import Synchronization
 
 /// Tells subscribers that the log moved: the writer announces each commit's new head here.
 ///

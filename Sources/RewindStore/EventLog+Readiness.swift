@@ -1,5 +1,5 @@
 internal import GRDB
-public import RewindCore
+import RewindCore
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 internal import GRDB
-public import RewindCore
+import RewindCore
 
 extension StoredEvent {
     /// The columns `init(row:)` reads: the event's, then its hash.

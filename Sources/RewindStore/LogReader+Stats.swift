@@ -1,6 +1,6 @@
 internal import Foundation
 internal import GRDB
-public import RewindCore
+import RewindCore
 
 extension LogReader {
     /// Every stream with its counters, by name; deleted streams (tombstones) too when asked.

@@ -1,6 +1,6 @@
-public import Foundation
+import Foundation
 internal import GRDB
-public import RewindCore
+import RewindCore
 
 /// The SQLite log as the admin commands read it: a read-only connection to the file, safe while a server writes
 /// (WAL). It never takes the write lock and never migrates. Every call reads one consistent snapshot.

@@ -1,7 +1,7 @@
 internal import Foundation
 package import GRDB
 internal import GRDBSQLite
-public import RewindCore
+import RewindCore
 
 /// The row a statement stands on, read column by column, text with the length SQLite reports.
 ///

@@ -1,4 +1,4 @@
-public import CoreMetrics
+import CoreMetrics
 internal import GRDB
 
 /// What the writer reports: appends, bytes, commits, how long they take, how many requests and events share one,
