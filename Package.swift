@@ -168,7 +168,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RewindCoreTests",
-            dependencies: ["RewindCore"],
+            dependencies: ["RewindCore", "RewindTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -245,6 +245,9 @@ extension PostgresCatalog {
     /// `LIKE` pattern per prefix.
     private static func values(of filter: EventFilter) -> [any PostgresDynamicTypeEncodable & Sendable] {
         var values: [any PostgresDynamicTypeEncodable & Sendable] = []
+        if filter.names.count == 1, filter.prefixes.isEmpty, let name = filter.names.first {
+            return [name]  // one stream is an equality there, not `= ANY(array)`
+        }
         if !filter.names.isEmpty { values.append(filter.names) }
         for prefix in filter.prefixes {
             values.append(

@@ -9,6 +9,7 @@ import RewindAdmin
 import RewindCore
 import RewindServer
 import RewindStore
+import RewindTestSupport
 import Testing
 
 /// Every way out of the log gives back what went in: arbitrary Unicode text, published as `text/plain` and as

@@ -3,6 +3,7 @@ import RewindAdmin
 import RewindCore
 import RewindServer
 import RewindStore
+import RewindTestSupport
 import Testing
 
 /// `rewind query --server` and `rewind streams --server`: the same answers as from the file, through the HTTP API.

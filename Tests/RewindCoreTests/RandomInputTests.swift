@@ -1,5 +1,6 @@
 import Foundation
 import RewindCore
+import RewindTestSupport
 import Testing
 
 /// Properties checked against thousands of random inputs per run; each run draws a new seed, printed with any
@@ -14,7 +15,7 @@ struct RandomInputTests {
         "\\ud800", "{", "}", "[", "]", ",", "é", "日本", "🚀", "\u{2028}", "\u{FEFF}", "\u{85}", "\t", "x", "abc", "null", "true", "1e308",
     ]
 
-    static func randomText(_ random: inout SplitMix, maxPieces: Int = 40) -> String {
+    static func randomText(_ random: inout SeededRandom, maxPieces: Int = 40) -> String {
         var text = ""
         for _ in 0..<random.below(maxPieces + 1) {
             switch random.below(400) {
@@ -28,7 +29,7 @@ struct RandomInputTests {
 
     static let structural = Array("{}[]\":,\n\r\\ datatype".utf8)
 
-    static func randomBytes(_ random: inout SplitMix) -> [UInt8] {
+    static func randomBytes(_ random: inout SeededRandom) -> [UInt8] {
         (0..<random.below(400)).map { _ in
             // Many structure-bearing bytes, so parsers get past their first check now and then.
             random.below(3) == 0 ? structural[random.below(structural.count)] : UInt8(random.below(256))
@@ -36,7 +37,7 @@ struct RandomInputTests {
     }
 
     @Test func sseFramesCarryAnyTextAndForgeNothing() {
-        var random = SplitMix(seed: Self.seed)
+        var random = SeededRandom(seed: Self.seed)
         for round in 0..<3000 {
             let frames = (0..<(1 + random.below(4))).map { index in
                 (id: Int64(round * 10 + index + 1), type: random.below(2) == 0 ? "message" : "t.\(random.below(100))", data: Self.randomText(&random))
@@ -65,7 +66,7 @@ struct RandomInputTests {
     }
 
     @Test func sseFramesOfRawBytesNeverForgeAFrame() {
-        var random = SplitMix(seed: Self.seed &+ 1)
+        var random = SeededRandom(seed: Self.seed &+ 1)
         for round in 0..<3000 {
             let data = Self.randomBytes(&random)
             var stream: [UInt8] = []
@@ -81,7 +82,7 @@ struct RandomInputTests {
 
     @Test(arguments: ["application/json", "application/x-ndjson", "text/plain", "text/plain; charset=latin1", "application/xml", nil])
     func publishBodiesOfRandomBytesAreRefusedCleanlyOrValid(contentType: String?) {
-        var random = SplitMix(seed: Self.seed &+ 2)
+        var random = SeededRandom(seed: Self.seed &+ 2)
         let limits = PublishLimits(maxEventBytes: 300, maxBatchEvents: 5)
         for round in 0..<2000 {
             let body = Self.randomBytes(&random)
@@ -102,7 +103,7 @@ struct RandomInputTests {
     }
 
     @Test func publishedJSONDataComesBackAsTheSameValue() throws {
-        var random = SplitMix(seed: Self.seed &+ 3)
+        var random = SeededRandom(seed: Self.seed &+ 3)
         for round in 0..<2000 {
             let value = Self.randomJSON(&random, depth: 0)
             let body = try JSONSerialization.data(withJSONObject: ["type": "t", "data": value], options: [.fragmentsAllowed])
@@ -124,11 +125,11 @@ struct RandomInputTests {
     }
 
     /// Foundation's JSON parser, which the comparison uses, drops U+FEFF inside strings; the SSE properties carry it.
-    static func jsonText(_ random: inout SplitMix) -> String {
+    static func jsonText(_ random: inout SeededRandom) -> String {
         randomText(&random, maxPieces: 8).replacingOccurrences(of: "\u{FEFF}", with: "")
     }
 
-    static func randomJSON(_ random: inout SplitMix, depth: Int) -> Any {
+    static func randomJSON(_ random: inout SeededRandom, depth: Int) -> Any {
         switch random.below(depth > 3 ? 4 : 6) {
         case 0: return jsonText(&random)
         case 1: return random.below(1_000_000) - 500_000
@@ -141,20 +142,4 @@ struct RandomInputTests {
             return object
         }
     }
-}
-
-/// A small seeded generator, so a failing run can be replayed.
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(next() % UInt64(bound)) }
 }

@@ -7,7 +7,8 @@ import Testing
 struct ConsoleTests {
     @Test(arguments: [
         ("/", "text/html; charset=utf-8", "<title>Rewind console</title>"),
-        ("/console/app.js", "text/javascript; charset=utf-8", "EventSource"),
+        ("/console/tail.js", "text/javascript; charset=utf-8", "EventSource"),
+        ("/console/app.js", "text/javascript; charset=utf-8", "import "),
         ("/console/style.css", "text/css; charset=utf-8", ":root"),
         ("/console/favicon.svg", "image/svg+xml", "<svg"),
         ("/console/overview.js", "text/javascript; charset=utf-8", "/metrics"),
