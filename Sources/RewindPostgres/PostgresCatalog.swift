@@ -36,15 +36,7 @@ public final class PostgresCatalog: LogCatalog {
         let connection: PostgresConnection
         do {
             connection = try await withDeadline(configuration.timeout, "connecting to PostgreSQL at \(configuration.host):\(configuration.port)") {
-                var settings = PostgresConnection.Configuration(
-                    host: configuration.host,
-                    port: configuration.port,
-                    username: configuration.user,
-                    password: configuration.password?.value,
-                    database: configuration.database,
-                    tls: try PostgresEventLog.connectionTLS(configuration.sslMode)
-                )
-                settings.options.connectTimeout = .nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000)
+                var settings = try PostgresEventLog.connectionSettings(configuration)
                 // A walk may wait on its reader (`export | import`) between pages for longer than the server's idle
                 // limit; a read-only transaction holds no lock a writer waits for, so it may idle.
                 settings.options.additionalStartupParameters =

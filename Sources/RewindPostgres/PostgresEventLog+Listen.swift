@@ -181,14 +181,7 @@ extension PostgresEventLog {
 
     /// The pool's settings for one connection of its own, named `rewind-listener` in `pg_stat_activity`.
     private func listenerSettings() throws -> PostgresConnection.Configuration {
-        var settings = PostgresConnection.Configuration(
-            host: configuration.host,
-            port: configuration.port,
-            username: configuration.user,
-            password: configuration.password?.value,
-            database: configuration.database,
-            tls: try Self.connectionTLS(configuration.sslMode)
-        )
+        var settings = try Self.connectionSettings(configuration)
         let seconds = configuration.timeout.components.seconds
         settings.options.connectTimeout = .nanoseconds(max(1, seconds) * 1_000_000_000)
         settings.options.additionalStartupParameters = Self.sessionSettings(configuration).map { name, value in

@@ -111,15 +111,7 @@ public final class PostgresEventLog: EventStore {
             configuration.timeout,
             "connecting to PostgreSQL at \(configuration.host):\(configuration.port)"
         ) {
-            var settings = PostgresConnection.Configuration(
-                host: configuration.host,
-                port: configuration.port,
-                username: configuration.user,
-                password: configuration.password?.value,
-                database: configuration.database,
-                tls: try Self.connectionTLS(configuration.sslMode)
-            )
-            settings.options.connectTimeout = .nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000)
+            var settings = try Self.connectionSettings(configuration)
             settings.options.additionalStartupParameters = Self.sessionSettings(configuration)
             do {
                 let connection = try await PostgresConnection.connect(configuration: settings, id: 0, logger: logger)
@@ -189,6 +181,21 @@ public final class PostgresEventLog: EventStore {
         case .verifyFull:
             return .require(tls)
         }
+    }
+
+    /// A direct connection's settings for `configuration`: where, who, TLS and the connect timeout. Opening the
+    /// log, the listener and the admin catalog each start from these and add their session settings.
+    static func connectionSettings(_ configuration: PostgresStoreConfiguration) throws -> PostgresConnection.Configuration {
+        var settings = PostgresConnection.Configuration(
+            host: configuration.host,
+            port: configuration.port,
+            username: configuration.user,
+            password: configuration.password?.value,
+            database: configuration.database,
+            tls: try connectionTLS(configuration.sslMode)
+        )
+        settings.options.connectTimeout = .nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000)
+        return settings
     }
 
     static func connectionTLS(_ mode: PostgresStoreConfiguration.SSLMode) throws -> PostgresConnection.Configuration.TLS {
