@@ -41,8 +41,13 @@ extension PostgresEventLog {
         }
     }
 
-    static func transaction<T>(_ connection: PostgresConnection, _ logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await connection.query("BEGIN", logger: logger)
+    static func transaction<T>(
+        _ connection: PostgresConnection,
+        _ logger: Logger,
+        begin: PostgresQuery = "BEGIN",
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await connection.query(begin, logger: logger)
         do {
             let value = try await body(connection)
             try await connection.query("COMMIT", logger: logger)
@@ -57,17 +62,7 @@ extension PostgresEventLog {
 
     /// A read-only transaction on one snapshot, for reads made of several statements.
     static func readOnly<T>(_ connection: PostgresConnection, _ logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-        do {
-            let value = try await body(connection)
-            try await connection.query("COMMIT", logger: logger)
-            return value
-        } catch {
-            if !connection.isClosed, !PostgresFailures.connectionLost(error) {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-            }
-            throw error
-        }
+        try await transaction(connection, logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
     /// The first row of a result decoded as `type`, or nil; the rest is drained.
