@@ -73,6 +73,8 @@ public final class PostgresEventLog: EventStore {
         var committing = false
         var closed = false
         var nextToken = 0
+        /// The request told to lead the next commit that has not taken the queue yet: it stays in the queue.
+        var handedOver: Int?
     }
 
     private init(configuration: PostgresStoreConfiguration, head: Int64, maintenance: MaintenanceMark, logger: Logger, metrics: any MetricsFactory) {
@@ -96,6 +98,7 @@ public final class PostgresEventLog: EventStore {
         )
         client.options = options
         self.client = PostgresClient(configuration: client, backgroundLogger: logger)
+        reachability.onLost { [weak self] reason in self?.failWaiting(reason) }
     }
 
     /// Connects once to check the settings, applies pending migrations and reads the head. Throws
@@ -287,8 +290,27 @@ public final class PostgresEventLog: EventStore {
     /// True once `close` was called.
     var writerClosed: Bool { writer.withLock { $0.closed } }
 
+    /// Answers `unavailable` to every request waiting behind the commit in flight, once PostgreSQL is found out of
+    /// reach: that commit may take the whole timeout to fail, and these requests are in no transaction yet, so their
+    /// clients can retry at once (elsewhere, or here once it is back) instead of waiting it out.
+    private func failWaiting(_ reason: String) {
+        let waiting = writer.withLock { state -> [Pending] in
+            guard state.committing else { return [] }
+            let handedOver = state.handedOver
+            defer { state.queue.removeAll { $0.token != handedOver } }
+            return state.queue.filter { $0.token != handedOver }
+        }
+        for pending in waiting {
+            pending.continuation.resume(throwing: StoreError.unavailable("\(reason); retrying"))
+        }
+        if !waiting.isEmpty {
+            logger.warning("answered requests waiting to commit: PostgreSQL is out of reach", metadata: ["commit.requests": "\(waiting.count)"])
+        }
+    }
+
     private func lead(ownToken: Int) async throws -> AppendResult {
         let batch = writer.withLock { state in
+            state.handedOver = nil
             defer { state.queue.removeAll(keepingCapacity: true) }
             return state.queue
         }
@@ -305,7 +327,10 @@ public final class PostgresEventLog: EventStore {
         }
         metrics.commitDuration.recordInterval(since: started)
         let next: Pending? = writer.withLock { state in
-            if let first = state.queue.first { return first }
+            if let first = state.queue.first {
+                state.handedOver = first.token
+                return first
+            }
             state.committing = false
             return nil
         }

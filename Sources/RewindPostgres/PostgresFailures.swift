@@ -107,12 +107,18 @@ final class Reachability: Sendable {
     }
 
     private let state = Mutex(State())
+    private let lost = Mutex<(@Sendable (String) -> Void)?>(nil)
     private let configuration: PostgresStoreConfiguration
     private let logger: Logger
 
     init(configuration: PostgresStoreConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+    }
+
+    /// Sets the function called each time PostgreSQL is found out of reach, with why.
+    func onLost(_ handler: @escaping @Sendable (String) -> Void) {
+        lost.withLock { $0 = handler }
     }
 
     /// Why PostgreSQL is out of reach, while it is known to be; nil otherwise.
@@ -152,6 +158,7 @@ final class Reachability: Sendable {
                     "PostgreSQL is out of reach: answering unavailable at once until it is back",
                     metadata: ["db.url": "\(configuration)", "error": "\(reason)"]
                 )
+                lost.withLock { $0 }?(reason)
             }
             throw error
         }

@@ -17,6 +17,7 @@ struct TestLog: Sendable {
     var location: StoreLocation { StoreLocation(db) }
 
     /// Runs `body` on a read-only view of the log, as `query`, `verify` and `export` do.
+    @discardableResult
     func read<T>(_ body: (any LogCatalog) async throws -> T) async throws -> T {
         let catalog = try await LogAccess.catalog(location)
         do {
@@ -152,8 +153,8 @@ func rewind(_ arguments: [String], environment: [String: String] = [:], stdin: S
     process.environment = env
     // Output goes to files, so neither stream can fill a pipe and stall the child while the other is read.
     let directory = try TemporaryDirectory()
-    FileManager.default.createFile(atPath: directory.path("out"), contents: nil)
-    FileManager.default.createFile(atPath: directory.path("err"), contents: nil)
+    _ = FileManager.default.createFile(atPath: directory.path("out"), contents: nil)
+    _ = FileManager.default.createFile(atPath: directory.path("err"), contents: nil)
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.path("out")))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.path("err")))
     process.standardOutput = out
