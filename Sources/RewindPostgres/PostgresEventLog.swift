@@ -372,7 +372,13 @@ public final class PostgresEventLog: EventStore {
         metrics.bytesAppended.increment(by: committed.events.reduce(0) { $0 + $1.data.utf8.count })
         metrics.idempotentReplays.increment(by: committed.results.count { (try? $0.get())?.replayed == true })
         if let last = committed.events.last {
-            commitObserver.withLock { $0 }?.handler(committed.previousHead, committed.events)
+            if let observer = commitObserver.withLock({ $0 }) {
+                // Other nodes committed since this process last heard of them: their events go to the observer
+                // first, so the server's window stays one run of the log instead of restarting at this commit
+                // (which would send every caught-up subscriber to the log for them).
+                if committed.previousHead > commits.head { await announce(head: committed.previousHead) }
+                observer.handler(committed.previousHead, committed.events)
+            }
             commits.publish(head: last.id)
         }
         return committed.results

@@ -81,6 +81,32 @@ struct SeveralNodesStoreTests {
         }
     }
 
+    /// A node that commits right after another node's commit it has not heard of yet (its listener is reconnecting)
+    /// hands the other node's events to the observer before its own: the server's window stays one run of the log.
+    @Test func aCommitAfterUnheardCommitsReportsThemFirst() async throws {
+        try await withDatabase { database in
+            let configuration = try database.configuration()
+            try await withLog(configuration) { a in
+                try await withLog(configuration) { b in
+                    let seen = Shared<[(Int64, [Int64])]>([])
+                    b.onCommit { previous, events in seen.withLock { $0.append((previous, events.map(\.id))) } }
+                    try await waitUntil("B listens", within: .seconds(10)) { b.following == .listening }
+                    let start = try await b.append(request("s", ["0"]))
+                    // B's listener is cut, and reconnects only after a pause: A's commit reaches B through B's own.
+                    _ = try await database.query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rewind-listener' AND datname = current_database()",
+                        as: Bool.self
+                    )
+                    let others = try await a.append(request("s", ["1", "2"]))
+                    let own = try await b.append(request("s", ["3"]))
+                    let reports = seen.withLock { $0 }
+                    #expect(reports.flatMap(\.1) == Array(start.firstID...own.lastID), "reports: \(reports)")
+                    #expect(reports.last.map { $0.0 } == others.lastID)
+                }
+            }
+        }
+    }
+
     /// One node at a time holds a name: the other is told to skip, then gets its turn.
     @Test func exclusiveWorkRunsOnOneNodeAtATime() async throws {
         try await withDatabase { database in
