@@ -27,6 +27,7 @@ struct DeliveryPropertyTests {
                         let texts = (0..<size).map { "p\(task)-\(n)-\($0)" }
                         _ = try await server.publishTexts(target, texts)
                         count += size
+                        stop.published.add(size, ordering: .relaxed)
                     }
                     return count
                 }
@@ -70,8 +71,13 @@ struct DeliveryPropertyTests {
                         return (cursor, stream.ids, stream.messages.map(\.data))
                     }
                 }
-                // Let every subscriber get into its live phase under load, then stop and mark the end.
+                // Let every subscriber get into its live phase under load, then stop and mark the end. On a busy
+                // machine publishing can be slow: the load lasts until it has published a few hundred events too.
+                let started = ContinuousClock.now
                 try await Task.sleep(for: .milliseconds(3000))
+                while stop.published.load(ordering: .relaxed) < 300, ContinuousClock.now - started < .seconds(60) {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
                 stop.set()
                 let published = try await publishers.value
                 #expect(published > 100, "publishers kept publishing during the test")
@@ -140,6 +146,8 @@ struct DeliveryPropertyTests {
 /// A flag one task sets and others poll.
 final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
+    /// Events published so far by the tasks this flag stops.
+    let published = Atomic<Int>(0)
     var isSet: Bool { flag.load(ordering: .acquiring) }
     func set() { flag.store(true, ordering: .releasing) }
 }
