@@ -9,12 +9,7 @@ struct GroupCommitterTests {
     @Test("requests queued behind a commit are committed together in the next one, each answered its own result")
     func batchesWaitingRequests() async throws {
         let writer = Writer()
-        writer.submit(1)
-        try await writer.held.startedCount(1)
-        for (n, queued) in [(2, 1), (3, 2), (4, 3)] {
-            writer.submit(n)
-            try await eventually("\(queued) requests queued") { writer.committer.waitingCount == queued }
-        }
+        try await writer.holdCommit(of: 1, queueing: [2, 3, 4])
         writer.held.release()
         try await writer.held.startedCount(2)
         #expect(writer.held.batches == [[1], [2, 3, 4]])
@@ -27,10 +22,7 @@ struct GroupCommitterTests {
     @Test("the lead passes to the first queued request before the batch is answered; with none left the writer goes idle")
     func handsOverTheLead() async throws {
         let writer = Writer()
-        writer.submit(1)
-        try await writer.held.startedCount(1)
-        writer.submit(2)
-        try await eventually("2 queued") { writer.committer.waitingCount == 1 }
+        try await writer.holdCommit(of: 1, queueing: [2])
         writer.held.release()
         try await writer.held.startedCount(2)
         #expect(try await writer.answer(1).get() == 10)
@@ -53,21 +45,13 @@ struct GroupCommitterTests {
     @Test("a failed commit fails every request of its batch; a request's own failure fails it alone; the next batch commits")
     func failedBatch() async throws {
         let writer = Writer()
-        writer.submit(1)
-        try await writer.held.startedCount(1)
-        writer.submit(2)
-        try await eventually("2 queued") { writer.committer.waitingCount == 1 }
-        writer.submit(3)
-        try await eventually("3 queued") { writer.committer.waitingCount == 2 }
+        try await writer.holdCommit(of: 1, queueing: [2, 3])
         writer.held.fail(Broken(batch: 0))
         await #expect(throws: Broken(batch: 0)) { try await writer.answer(1).get() }
         try await writer.held.startedCount(2)
         writer.held.fail(Broken(batch: 1))
         for n in [2, 3] { await #expect(throws: Broken(batch: 1)) { try await writer.answer(n).get() } }
-        writer.submit(-5)
-        try await writer.held.startedCount(3)
-        writer.submit(6)
-        try await eventually("6 queued") { writer.committer.waitingCount == 1 }
+        try await writer.holdCommit(of: -5, queueing: [6])
         writer.held.release()
         await #expect(throws: Refused(request: -5)) { try await writer.answer(-5).get() }
         try await writer.held.startedCount(4)
@@ -78,11 +62,7 @@ struct GroupCommitterTests {
     @Test("failWaiting answers every request waiting behind the commit in flight at once; that commit still completes")
     func failsWaitingRequests() async throws {
         let writer = Writer()
-        writer.submit(1)
-        try await writer.held.startedCount(1)
-        writer.submit(2)
-        writer.submit(3)
-        try await eventually("2 and 3 queued") { writer.committer.waitingCount == 2 }
+        try await writer.holdCommit(of: 1, queueing: [2, 3])
         #expect(writer.committer.failWaiting(Broken(batch: -1)) == 2)
         for n in [2, 3] {
             await #expect(throws: Broken(batch: -1), "answered while the commit of 1 is still held") { try await writer.answer(n).get() }
@@ -115,8 +95,7 @@ struct GroupCommitterTests {
     @Test("a refusal answers at once only requests that would wait behind a commit in flight")
     func refusesWhileBusy() async throws {
         let writer = Writer(refusal: Broken(batch: -2))
-        writer.submit(1)
-        try await writer.held.startedCount(1)
+        try await writer.holdCommit(of: 1, queueing: [])
         writer.submit(2)
         await #expect(throws: Broken(batch: -2)) { try await writer.answer(2).get() }
         #expect(writer.committer.waitingCount == 0)
@@ -127,10 +106,7 @@ struct GroupCommitterTests {
     @Test("once closed, new requests are answered closed; those queued before are still committed")
     func closed() async throws {
         let writer = Writer()
-        writer.submit(1)
-        try await writer.held.startedCount(1)
-        writer.submit(2)
-        try await eventually("2 queued") { writer.committer.waitingCount == 1 }
+        try await writer.holdCommit(of: 1, queueing: [2])
         writer.committer.close()
         #expect(writer.committer.isClosed)
         writer.submit(3)
@@ -149,10 +125,7 @@ struct GroupCommitterTests {
     @Test("the leader's caller going away does not stop its commit")
     func cancelledLeader() async throws {
         let writer = Writer()
-        let leader = writer.submit(1)
-        try await writer.held.startedCount(1)
-        writer.submit(2)
-        try await eventually("2 queued") { writer.committer.waitingCount == 1 }
+        let leader = try await writer.holdCommit(of: 1, queueing: [2])
         leader.cancel()
         writer.held.release()
         #expect(try await writer.answer(1).get() == 10, "the commit did not see the cancellation")
@@ -180,6 +153,20 @@ private final class Writer: Sendable {
             do { result = .success(try await committer.submit(n) { [held] in try await held.commit($0) }) } catch { result = .failure(error) }
             answers.withLock { $0[n] = result }
         }
+    }
+
+    /// Submits `first` and waits until its commit started (and is held), then submits `others` one by one, each
+    /// queued before the next, so they queue in that order. Returns the task of `first`.
+    @discardableResult
+    func holdCommit(of first: Int, queueing others: [Int]) async throws -> Task<Void, Never> {
+        let leader = submit(first)
+        try await held.startedCount(held.batches.count + 1)
+        for n in others {
+            let queued = committer.waitingCount + 1
+            submit(n)
+            try await eventually("\(n) queued") { committer.waitingCount == queued }
+        }
+        return leader
     }
 
     /// The answer to `n`, waited for a few seconds at most.
@@ -218,6 +205,7 @@ private final class HeldCommits: Sendable {
             }
             try await Task.sleep(for: .milliseconds(1))
         }
+        try Task.checkCancellation()
         return requests.map { $0 < 0 ? .failure(Refused(request: $0)) : .success($0 * 10) }
     }
 
