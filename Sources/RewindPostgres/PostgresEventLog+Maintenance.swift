@@ -42,44 +42,7 @@ extension PostgresEventLog {
     /// reused. Every run of removed events leaves a checkpoint so the audit chain still verifies. The policy is
     /// recorded in the log for `rewind stats`.
     public func prune(_ policy: RetentionPolicy, now: Timestamp = .now(), chunk: Int = 10_000) async throws -> PruneReport {
-        var report = PruneReport()
-        guard !policy.isUnlimited else { return report }
-        try await recordRetention(policy)
-        for (stream, cutoff) in try await pruneCutoffs(policy, now: now) {
-            while true {
-                let removed: (count: Int64, bytes: Int64, last: Int64) = try await write("pruning") { connection, logger in
-                    let (count, bytes, last) = try await Self.single(
-                        connection.query(
-                            """
-                            SELECT count(*)::int8, coalesce(sum(length(data)), 0)::int8, coalesce(max(id), 0)::int8 FROM (
-                                SELECT id, data FROM events WHERE stream = \(stream) AND id <= \(cutoff) ORDER BY id LIMIT \(chunk)) AS c
-                            """,
-                            logger: logger
-                        ),
-                        (Int64, Int64, Int64).self
-                    )
-                    guard count > 0 else { return (0, 0, 0) }
-                    try await Self.recordCheckpoints(stream: stream, through: last, connection, logger)
-                    try await connection.query("DELETE FROM events WHERE stream = \(stream) AND id <= \(last)", logger: logger)
-                    try await Self.dropRedundantCheckpoints(through: last, connection, logger)
-                    try await connection.query(
-                        """
-                        UPDATE streams SET count = count - \(count), bytes = bytes - \(bytes), pruned_through = greatest(pruned_through, \(last)),
-                            first_id = coalesce((SELECT min(id) FROM events WHERE stream = \(stream)), 0)
-                        WHERE name = \(stream)
-                        """,
-                        logger: logger
-                    )
-                    return (count, bytes, last)
-                }
-                guard removed.count > 0 else { break }
-                report.events += removed.count
-                report.bytes += removed.bytes
-                report.streams[stream] = removed.last
-                report.counts[stream, default: 0] += removed.count
-                if removed.count < chunk { break }
-            }
-        }
+        let report = try await removePrunable(policy, now: now, chunk: chunk)
         // The new horizon reaches this process's window and subscribers at once.
         if report.events > 0 { _ = try? await catchUp() }
         return report
@@ -87,84 +50,7 @@ extension PostgresEventLog {
 
     /// What `prune` would remove now, without removing it (`rewind prune --dry-run`).
     public func pruneCandidates(_ policy: RetentionPolicy, now: Timestamp = .now()) async throws -> PruneReport {
-        var report = PruneReport()
-        guard !policy.isUnlimited else { return report }
-        for (stream, cutoff) in try await pruneCutoffs(policy, now: now) {
-            let (count, bytes, last) = try await withConnection("counting what pruning removes") { connection, logger in
-                try await Self.single(
-                    connection.query(
-                        """
-                        SELECT count(*)::int8, coalesce(sum(length(data)), 0)::int8, coalesce(max(id), 0)::int8
-                        FROM events WHERE stream = \(stream) AND id <= \(cutoff)
-                        """,
-                        logger: logger
-                    ),
-                    (Int64, Int64, Int64).self
-                )
-            }
-            guard count > 0 else { continue }
-            report.events += count
-            report.bytes += bytes
-            report.streams[stream] = last
-            report.counts[stream] = count
-        }
-        return report
-    }
-
-    /// Per stream, the highest id the policy removes (streams that lose nothing are left out).
-    private func pruneCutoffs(_ policy: RetentionPolicy, now: Timestamp) async throws -> [(stream: String, cutoff: Int64)] {
-        let streams = try await withConnection("listing streams to prune") { connection, logger in
-            var out: [(name: String, count: Int64)] = []
-            let rows = try await connection.query(
-                "SELECT name, count FROM streams WHERE deleted_at IS NULL AND count > 0 ORDER BY name",
-                logger: logger
-            )
-            for try await (name, count) in rows.decode((String, Int64).self) { out.append((name, count)) }
-            return out
-        }
-        var cutoffs: [(stream: String, cutoff: Int64)] = []
-        for stream in streams {
-            let limits = policy.limits(for: stream.name)
-            guard !limits.isUnlimited else { continue }
-            let cutoff: Int64 = try await withConnection("finding what pruning removes") { connection, logger in
-                try await Self.readOnly(connection, logger) { connection in
-                    var cutoff: Int64 = 0
-                    if let maxEvents = limits.maxEvents, stream.count > maxEvents {
-                        cutoff =
-                            try await Self.first(
-                                connection.query(
-                                    "SELECT id FROM events WHERE stream = \(stream.name) ORDER BY id LIMIT 1 OFFSET \(stream.count - maxEvents - 1)",
-                                    logger: logger
-                                ),
-                                Int64.self
-                            ) ?? 0
-                    }
-                    if let maxAge = limits.maxAge {
-                        // Commit times never decrease along ids: everything up to this cursor is older than the horizon.
-                        let horizon = Timestamp(microseconds: now.microseconds - maxAge.microseconds)
-                        cutoff = max(cutoff, try await Self.cursor(since: horizon, connection, logger))
-                    }
-                    return cutoff
-                }
-            }
-            if cutoff > 0 { cutoffs.append((stream.name, cutoff)) }
-        }
-        return cutoffs
-    }
-
-    /// Keeps the policy last applied in `log_settings`, written only when it changes.
-    private func recordRetention(_ policy: RetentionPolicy) async throws {
-        let text = policy.description
-        guard try await recordedRetention() != text else { return }
-        try await withConnection("recording the retention policy") { connection, logger in
-            try await connection.query(
-                """
-                INSERT INTO log_settings (key, value) VALUES ('retention', \(text))
-                ON CONFLICT (key) DO UPDATE SET value = excluded.value
-                """,
-                logger: logger
-            )
-        }
+        try await countPrunable(policy, now: now)
     }
 
     /// The retention policy last applied to this log by the server or `rewind prune`, as its description.
@@ -186,6 +72,94 @@ extension PostgresEventLog {
                 Int64.self
             )
             return Int(count)
+        }
+    }
+
+    // MARK: - Retention steps (the passes are `PrunableStore`'s)
+
+    package func recordRetention(_ policy: RetentionPolicy) async throws {
+        let text = policy.description
+        guard try await recordedRetention() != text else { return }
+        try await withConnection("recording the retention policy") { connection, logger in
+            try await connection.query(
+                """
+                INSERT INTO log_settings (key, value) VALUES ('retention', \(text))
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    package func prunableStreams() async throws -> [(name: String, count: Int64)] {
+        try await withConnection("listing streams to prune") { connection, logger in
+            var out: [(name: String, count: Int64)] = []
+            let rows = try await connection.query(
+                "SELECT name, count FROM streams WHERE deleted_at IS NULL AND count > 0 ORDER BY name",
+                logger: logger
+            )
+            for try await (name, count) in rows.decode((String, Int64).self) { out.append((name, count)) }
+            return out
+        }
+    }
+
+    package func pruneCutoff(stream: String, offset: Int64?, horizon: Timestamp?) async throws -> Int64 {
+        try await withConnection("finding what pruning removes") { connection, logger in
+            try await Self.readOnly(connection, logger) { connection in
+                var cutoff: Int64 = 0
+                if let offset {
+                    cutoff =
+                        try await Self.first(
+                            connection.query("SELECT id FROM events WHERE stream = \(stream) ORDER BY id LIMIT 1 OFFSET \(offset)", logger: logger),
+                            Int64.self
+                        ) ?? 0
+                }
+                if let horizon { cutoff = max(cutoff, try await Self.cursor(since: horizon, connection, logger)) }
+                return cutoff
+            }
+        }
+    }
+
+    package func removeEvents(stream: String, through cutoff: Int64, limit: Int) async throws -> (count: Int64, bytes: Int64, last: Int64) {
+        try await write("pruning") { connection, logger in
+            let (count, bytes, last) = try await Self.single(
+                connection.query(
+                    """
+                    SELECT count(*)::int8, coalesce(sum(length(data)), 0)::int8, coalesce(max(id), 0)::int8 FROM (
+                        SELECT id, data FROM events WHERE stream = \(stream) AND id <= \(cutoff) ORDER BY id LIMIT \(limit)) AS c
+                    """,
+                    logger: logger
+                ),
+                (Int64, Int64, Int64).self
+            )
+            guard count > 0 else { return (0, 0, 0) }
+            try await Self.recordCheckpoints(stream: stream, through: last, connection, logger)
+            try await connection.query("DELETE FROM events WHERE stream = \(stream) AND id <= \(last)", logger: logger)
+            try await Self.dropRedundantCheckpoints(through: last, connection, logger)
+            try await connection.query(
+                """
+                UPDATE streams SET count = count - \(count), bytes = bytes - \(bytes), pruned_through = greatest(pruned_through, \(last)),
+                    first_id = coalesce((SELECT min(id) FROM events WHERE stream = \(stream)), 0)
+                WHERE name = \(stream)
+                """,
+                logger: logger
+            )
+            return (count, bytes, last)
+        }
+    }
+
+    package func countEvents(stream: String, through cutoff: Int64) async throws -> (count: Int64, bytes: Int64, last: Int64) {
+        try await withConnection("counting what pruning removes") { connection, logger in
+            try await Self.single(
+                connection.query(
+                    """
+                    SELECT count(*)::int8, coalesce(sum(length(data)), 0)::int8, coalesce(max(id), 0)::int8
+                    FROM events WHERE stream = \(stream) AND id <= \(cutoff)
+                    """,
+                    logger: logger
+                ),
+                (Int64, Int64, Int64).self
+            )
         }
     }
 
@@ -383,3 +357,5 @@ extension PostgresEventLog {
         if failed != nil { writeFailure.withLock { $0 = nil } }
     }
 }
+
+extension PostgresEventLog: PrunableStore {}

@@ -48,39 +48,21 @@ public final class PostgresEventLog: EventStore {
     private let metrics: PostgresStoreMetrics
     /// Hears other nodes' commits (`PostgresEventLog+Listen.swift`).
     let listener: CommitListener
-    private let writer = Mutex(WriterState())
-    final class CommitObserver: Sendable {
-        let handler: @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void
-        init(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) { self.handler = handler }
-    }
+    /// Group-commits appends (see `GroupCommitter`); while PostgreSQL is known to be out of reach, a request that
+    /// would wait behind the commit in flight (which may take the whole timeout to fail) is answered at once: it is
+    /// in no transaction, nothing of it is committed, and its client can retry elsewhere or later.
+    private let writer: GroupCommitter<AppendRequest, AppendResult>
+    /// Told about every commit of this process and, from `catchUp`, of other nodes' newest events (`onCommit`).
     let commitObserver = Mutex<CommitObserver?>(nil)
     /// Why the last commit failed, until a commit or a probe succeeds (see `checkWritable`).
     let writeFailure = Mutex<String?>(nil)
 
-    private struct Pending {
-        var token: Int
-        var request: AppendRequest
-        var continuation: CheckedContinuation<Outcome, any Error>
-    }
-
-    private enum Outcome {
-        case done(AppendResult)
-        case lead
-    }
-
-    private struct WriterState {
-        var queue: [Pending] = []
-        var committing = false
-        var closed = false
-        var nextToken = 0
-        /// The request told to lead the next commit that has not taken the queue yet: it stays in the queue.
-        var handedOver: Int?
-    }
-
     private init(configuration: PostgresStoreConfiguration, head: Int64, maintenance: MaintenanceMark, logger: Logger, metrics: any MetricsFactory) {
         self.configuration = configuration
         self.logger = logger
-        self.reachability = Reachability(configuration: configuration, logger: logger)
+        let reachability = Reachability(configuration: configuration, logger: logger)
+        self.reachability = reachability
+        self.writer = GroupCommitter { reachability.knownUnreachable.map { StoreError.unavailable("\($0); retrying") } }
         self.metrics = PostgresStoreMetrics(factory: metrics)
         self.listener = CommitListener(metrics: metrics)
         self.commits = CommitHub(head: head, maintenance: maintenance)
@@ -167,23 +149,10 @@ public final class PostgresEventLog: EventStore {
         ]
     }
 
+    /// The pool's TLS for `sslmode` (see `tlsPolicy`).
     private static func tls(_ mode: PostgresStoreConfiguration.SSLMode) -> PostgresClient.Configuration.TLS {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        switch mode {
-        case .disable:
-            return .disable
-        case .allow, .prefer:
-            tls.certificateVerification = .none
-            return .prefer(tls)
-        case .require:
-            tls.certificateVerification = .none
-            return .require(tls)
-        case .verifyCA:
-            tls.certificateVerification = .noHostnameVerification
-            return .require(tls)
-        case .verifyFull:
-            return .require(tls)
-        }
+        guard let (tls, required) = tlsPolicy(mode) else { return .disable }
+        return required ? .require(tls) : .prefer(tls)
     }
 
     /// A direct connection's settings for `configuration`: where, who, TLS and the connect timeout. Opening the
@@ -201,22 +170,32 @@ public final class PostgresEventLog: EventStore {
         return settings
     }
 
+    /// A direct connection's TLS for `sslmode` (see `tlsPolicy`).
     static func connectionTLS(_ mode: PostgresStoreConfiguration.SSLMode) throws -> PostgresConnection.Configuration.TLS {
+        guard let (tls, required) = tlsPolicy(mode) else { return .disable }
+        let context = try NIOSSLContext(configuration: tls)
+        return required ? .require(context) : .prefer(context)
+    }
+
+    /// What `sslmode` asks of TLS, as libpq reads it: nil for none; otherwise whether a server without TLS is
+    /// refused (`require` and up) and how far its certificate is checked (`allow`, `prefer` and `require` encrypt
+    /// without checking it, `verify-ca` checks the chain, `verify-full` the host name too).
+    private static func tlsPolicy(_ mode: PostgresStoreConfiguration.SSLMode) -> (configuration: TLSConfiguration, required: Bool)? {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch mode {
         case .disable:
-            return .disable
+            return nil
         case .allow, .prefer:
             tls.certificateVerification = .none
-            return .prefer(try NIOSSLContext(configuration: tls))
+            return (tls, false)
         case .require:
             tls.certificateVerification = .none
-            return .require(try NIOSSLContext(configuration: tls))
+            return (tls, true)
         case .verifyCA:
             tls.certificateVerification = .noHostnameVerification
-            return .require(try NIOSSLContext(configuration: tls))
+            return (tls, true)
         case .verifyFull:
-            return .require(try NIOSSLContext(configuration: tls))
+            return (tls, true)
         }
     }
 
@@ -232,7 +211,7 @@ public final class PostgresEventLog: EventStore {
         close()
         listening.cancel()
         let deadline = ContinuousClock.now + configuration.timeout
-        while writer.withLock({ $0.committing }), ContinuousClock.now < deadline {
+        while writer.isCommitting, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
         pool.cancel()
@@ -242,129 +221,60 @@ public final class PostgresEventLog: EventStore {
 
     // MARK: - Appending
 
-    /// Commits a request's events atomically and returns their ids, or replays the earlier result of its
-    /// idempotency key. Returns only once PostgreSQL's `COMMIT` returned.
+    /// Returns once PostgreSQL's `COMMIT` returned.
     public func append(_ request: AppendRequest) async throws -> AppendResult {
-        var token = 0
-        let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
-            let role: Result<Bool, StoreError> = writer.withLock { state in
-                if state.closed { return .failure(.closed) }
-                // While PostgreSQL is known to be gone, a request that would wait behind the commit in flight (which
-                // may take the whole timeout to fail) is answered at once: it is in no transaction, nothing of it is
-                // committed, and its client can retry elsewhere or later.
-                if state.committing, let reason = reachability.knownUnreachable {
-                    return .failure(.unavailable("\(reason); retrying"))
-                }
-                state.nextToken += 1
-                token = state.nextToken
-                state.queue.append(Pending(token: token, request: request, continuation: continuation))
-                if state.committing { return .success(false) }
-                state.committing = true
-                return .success(true)
-            }
-            switch role {
-            case .failure(let error): continuation.resume(throwing: error)
-            case .success(true): continuation.resume(returning: .lead)
-            case .success(false): break
-            }
-        }
-        switch outcome {
-        case .done(let result): return result
-        case .lead: return try await lead(ownToken: token)
-        }
+        try await writer.submit(request) { [self] requests in try await commitGroup(requests) }
     }
 
-    /// Sets the function told about every commit of this process, before subscribers are woken: the head before
-    /// the commit and the events it added, in id order. Events committed by other processes are not reported;
-    /// a `previousHead` other than the last reported id says some were.
     public func onCommit(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) {
         commitObserver.withLock { $0 = CommitObserver(handler) }
     }
 
-    /// Stops taking appends; requests already queued are still committed by the current leader.
     public func close() {
-        writer.withLock { $0.closed = true }
+        writer.close()
         commits.close()
     }
 
     /// True once `close` was called.
-    var writerClosed: Bool { writer.withLock { $0.closed } }
+    var writerClosed: Bool { writer.isClosed }
 
     /// Answers `unavailable` to every request waiting behind the commit in flight, once PostgreSQL is found out of
     /// reach: that commit may take the whole timeout to fail, and these requests are in no transaction yet, so their
     /// clients can retry at once (elsewhere, or here once it is back) instead of waiting it out.
     private func failWaiting(_ reason: String) {
-        let waiting = writer.withLock { state -> [Pending] in
-            guard state.committing else { return [] }
-            let handedOver = state.handedOver
-            defer { state.queue.removeAll { $0.token != handedOver } }
-            return state.queue.filter { $0.token != handedOver }
-        }
-        for pending in waiting {
-            pending.continuation.resume(throwing: StoreError.unavailable("\(reason); retrying"))
-        }
-        if !waiting.isEmpty {
-            logger.warning("answered requests waiting to commit: PostgreSQL is out of reach", metadata: ["commit.requests": "\(waiting.count)"])
+        let failed = writer.failWaiting(StoreError.unavailable("\(reason); retrying"))
+        if failed > 0 {
+            logger.warning("answered requests waiting to commit: PostgreSQL is out of reach", metadata: ["commit.requests": "\(failed)"])
         }
     }
 
-    private func lead(ownToken: Int) async throws -> AppendResult {
-        let batch = writer.withLock { state in
-            state.handedOver = nil
-            defer { state.queue.removeAll(keepingCapacity: true) }
-            return state.queue
-        }
-        let results: [Result<AppendResult, any Error>]
+    /// The writer's commit: a failed transaction is every request's answer, mapped to what it means to the callers.
+    private func commitGroup(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, any Error>] {
         let started = ContinuousClock.now
+        defer { metrics.commitDuration.recordInterval(since: started) }
         do {
-            results = try await commit(batch.map(\.request)).map { $0.mapError { $0 as any Error } }
+            return try await commit(requests).map { $0.mapError { $0 as any Error } }
         } catch {
             let failure = PostgresFailures.map(error, configuration)
             writeFailure.withLock { $0 = "\(failure)" }
-            logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(batch.count)"])
-            results = Array(repeating: .failure(failure), count: batch.count)
+            logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(requests.count)"])
             metrics.commitFailures.increment()
+            throw failure
         }
-        metrics.commitDuration.recordInterval(since: started)
-        let next: Pending? = writer.withLock { state in
-            if let first = state.queue.first {
-                state.handedOver = first.token
-                return first
-            }
-            state.committing = false
-            return nil
-        }
-        next?.continuation.resume(returning: .lead)
-        var own: Result<AppendResult, any Error>?
-        for (pending, result) in zip(batch, results) {
-            if pending.token == ownToken {
-                own = result
-                continue
-            }
-            switch result {
-            case .success(let value): pending.continuation.resume(returning: .done(value))
-            case .failure(let error): pending.continuation.resume(throwing: error)
-            }
-        }
-        guard let own else { preconditionFailure("a leader's own request is always in the batch it commits") }
-        return try own.get()
     }
 
     /// One transaction for a group of requests, serialized with every other writer by the `log_head` row lock
     /// (see the type's documentation).
     private func commit(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, StoreError>] {
         let window = configuration.idempotencyWindow.microseconds
-        // In a task of its own: the leader's caller going away (its task cancelled) must not fail the other
-        // requests of the batch, nor stop a transaction whose outcome they wait for.
+        // Runs in a task of its own already (see `GroupCommitter`), so a leader's cancelled caller does not stop it.
         let (timeout, leaseLimit) = (configuration.timeout, configuration.leaseTimeout)
-        let committed = try await reachability.guarded(within: timeout) {
-            try await Task { [client, logger, listener] in
-                try await withPooledConnection(client, within: timeout, leaseWithin: leaseLimit, "a commit") { connection in
-                    try await Self.transaction(connection, logger) { connection in
-                        try await Self.commit(requests, window: window, listener: listener, connection, logger)
-                    }
+        let committed = try await reachability.guarded(within: timeout) { [client, logger, listener] in
+            try await withPooledConnection(client, within: timeout, leaseWithin: leaseLimit, "a commit") { connection in
+                try await Self.transaction(connection, logger) { connection in
+                    try await Self.commit(requests, window: window, listener: listener, connection, logger)
                 }
-            }.value
+            }
         }
         writeFailure.withLock { $0 = nil }
         metrics.commits.increment()

@@ -25,35 +25,12 @@ public final class EventLog: Sendable {
     let pool: DatabasePool
     private let logger: Logger
     private let metrics: StoreMetrics
-    private let writer = Mutex(WriterState())
-    /// Held in a class: a function value kept directly in a `Mutex` is re-wrapped in a reabstraction thunk on
-    /// every access, and the chain of thunks grows with every commit.
-    private final class CommitObserver: Sendable {
-        let handler: @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void
-        init(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) { self.handler = handler }
-    }
+    /// Group-commits appends (see `GroupCommitter`).
+    private let writer = GroupCommitter<AppendRequest, AppendResult>()
+    /// Told about every commit of this process (`onCommit`).
     private let commitObserver = Mutex<CommitObserver?>(nil)
     /// Why the last commit failed, until one succeeds (see `checkWritable`).
     let writeHealth = Mutex<WriteFailure?>(nil)
-
-    private struct Pending {
-        var token: Int
-        var request: AppendRequest
-        var continuation: CheckedContinuation<Outcome, any Error>
-    }
-
-    private enum Outcome {
-        case done(AppendResult)
-        /// The request's caller is to lead the next commit, which includes its own request.
-        case lead
-    }
-
-    private struct WriterState {
-        var queue: [Pending] = []
-        var committing = false
-        var closed = false
-        var nextToken = 0
-    }
 
     /// Opens (creating if needed) the database and applies pending migrations.
     /// - Parameter metrics: where commit counters and timings go (the server's Prometheus registry).
@@ -90,85 +67,40 @@ public final class EventLog: Sendable {
 
     // MARK: - Appending
 
-    /// Commits a request's events atomically and returns their ids, or replays the earlier result of its
-    /// idempotency key. Returns only once the events are durable.
+    /// Returns once the transaction holding the request's events committed, with the synchronous mode
+    /// `configuration.durability` sets.
     public func append(_ request: AppendRequest) async throws -> AppendResult {
-        var token = 0
-        let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
-            let role: Result<Bool, StoreError> = writer.withLock { state in
-                if state.closed { return .failure(.closed) }
-                state.nextToken += 1
-                token = state.nextToken
-                state.queue.append(Pending(token: token, request: request, continuation: continuation))
-                if state.committing { return .success(false) }
-                state.committing = true
-                return .success(true)
-            }
-            switch role {
-            case .failure(let error): continuation.resume(throwing: error)
-            case .success(true): continuation.resume(returning: .lead)
-            case .success(false): break
-            }
-        }
-        switch outcome {
-        case .done(let result): return result
-        case .lead: return try await lead(ownToken: token)
-        }
+        try await writer.submit(request) { [self] requests in try await commitGroup(requests) }
     }
 
-    /// Sets the function told about every commit of this process, before subscribers are woken: the head before
-    /// the commit and the events it added, in id order. Events committed by other processes are not reported;
-    /// a `previousHead` other than the last reported id says some were.
+    /// Events committed by other processes are not reported; a `previousHead` other than the last reported id says
+    /// some were.
     public func onCommit(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) {
         commitObserver.withLock { $0 = CommitObserver(handler) }
     }
 
-    /// Stops taking appends; requests already queued are still committed by the current leader.
     public func close() {
-        writer.withLock { $0.closed = true }
+        writer.close()
         commits.close()
     }
 
     /// True once `close` was called.
-    var writerClosed: Bool { writer.withLock { $0.closed } }
+    var writerClosed: Bool { writer.isClosed }
 
-    private func lead(ownToken: Int) async throws -> AppendResult {
-        let batch = writer.withLock { state in
-            defer { state.queue.removeAll(keepingCapacity: true) }
-            return state.queue
-        }
-        let results: [Result<AppendResult, any Error>]
+    /// The writer's commit: a failed transaction is every request's answer, as `StoreError.unavailable` when
+    /// SQLite cannot write now.
+    private func commitGroup(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, any Error>] {
         let started = ContinuousClock.now
+        defer { metrics.commitDuration.recordInterval(since: started) }
         do {
-            results = try await commit(batch.map(\.request)).map { $0.mapError { $0 as any Error } }
+            return try await commit(requests).map { $0.mapError { $0 as any Error } }
         } catch {
             let failure = Self.storeError(error)
             if let database = error as? DatabaseError { recordWriteFailure(database) }
-            logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(batch.count)"])
-            results = Array(repeating: .failure(failure), count: batch.count)
+            logger.error("commit failed", metadata: ["error": "\(failure)", "commit.requests": "\(requests.count)"])
             metrics.commitFailed(error)
+            throw failure
         }
-        metrics.commitDuration.recordInterval(since: started)
-        // Pass the lead on before answering anyone, so the next group commits while these responses go out.
-        let next: Pending? = writer.withLock { state in
-            if let first = state.queue.first { return first }
-            state.committing = false
-            return nil
-        }
-        next?.continuation.resume(returning: .lead)
-        var own: Result<AppendResult, any Error>?
-        for (pending, result) in zip(batch, results) {
-            if pending.token == ownToken {
-                own = result
-                continue
-            }
-            switch result {
-            case .success(let value): pending.continuation.resume(returning: .done(value))
-            case .failure(let error): pending.continuation.resume(throwing: error)
-            }
-        }
-        guard let own else { preconditionFailure("a leader's own request is always in the batch it commits") }
-        return try own.get()
     }
 
     /// One transaction for a group of requests. Commit times never go backwards, also across processes writing
