@@ -23,7 +23,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     log.onCommit { previousHead, events in recent.append(previousHead: previousHead, events: events) }
     // Whatever process pruned or deleted, the window lets go of what the log no longer holds.
     log.commits.onHorizon { prunedThrough in recent.drop(through: prunedThrough) }
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: RewindRequestContext.self)
     router.add(middleware: HTTP2ResponseHeadersMiddleware())
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())

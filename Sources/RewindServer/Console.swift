@@ -4,7 +4,7 @@ import Hummingbird
 /// binary. None of them needs a token, since the page is what asks for one; the page's calls go to `/v1` like any
 /// other client's.
 enum Console {
-    static func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
+    static func addRoutes(to router: some RouterMethods<RewindRequestContext>) {
         router.get("/") { request, _ in
             try asset("index.html").response(to: request)
         }

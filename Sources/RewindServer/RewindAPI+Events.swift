@@ -36,26 +36,23 @@ struct SubscriptionRequest: Sendable {
 extension RewindAPI {
     /// `GET /v1/streams/{stream}/events`: an SSE stream, or a JSON page when the client asks for
     /// `application/json` and not for `text/event-stream`.
-    func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let access = try await access(request)
+    func events(_ request: Request, context: RewindRequestContext) async throws -> Response {
         let subscription = try subscription(query: request, filter: EventFilter(stream: try streamName(context), types: try types(request)))
-        return try await eventsResponse(request, subscription, access: access)
+        return try await eventsResponse(request, subscription, access: context.access)
     }
 
     /// `GET /v1/events?stream=a&stream=b.*`: several streams, or trailing-`*` patterns, with one shared cursor.
-    func multiStreamEvents(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let access = try await access(request)
+    func multiStreamEvents(_ request: Request, context: RewindRequestContext) async throws -> Response {
         let patterns = request.uri.queryParameters.getAll("stream")
         try checkStreamCount(patterns.count, field: "stream")
         let subscription = try subscription(query: request, filter: try EventFilter(patterns: patterns, types: try types(request)))
-        return try await eventsResponse(request, subscription, access: access)
+        return try await eventsResponse(request, subscription, access: context.access)
     }
 
     /// `POST /v1/events`: the same subscription or read, described by a JSON body (SubscriptionBody), for clients
     /// that send headers and stream lists too long for a URL. The `Last-Event-ID` header still wins over the body's
     /// starting point, so a client that resends the same body on every reconnect resumes where it left off.
-    func postedEvents(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let access = try await access(request)
+    func postedEvents(_ request: Request, context: RewindRequestContext) async throws -> Response {
         try SubscriptionBody.checkContentType(request.headers[.contentType])
         var request = request
         let limit = subscriptionBodyLimit
@@ -97,7 +94,7 @@ extension RewindAPI {
             },
             reconnecting: header != nil
         )
-        return try await eventsResponse(request, subscription, access: access)
+        return try await eventsResponse(request, subscription, access: context.access)
     }
 
     /// The largest `POST /v1/events` body: room for the most streams a subscription may name at their longest,
@@ -173,10 +170,9 @@ extension RewindAPI {
     }
 
     /// `GET /v1/streams/{stream}/events/{id}`.
-    func event(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let access = try await access(request)
+    func event(_ request: Request, context: RewindRequestContext) async throws -> Response {
         let stream = try streamName(context)
-        try access.require(subscribeTo: EventFilter(stream: stream))
+        try context.access.require(subscribeTo: EventFilter(stream: stream))
         let id = try StartPosition.parseCursor(context.parameters.get("id") ?? "", field: "id")
         guard let event = try await log.event(id: id), event.stream == stream.rawValue else {
             throw Problem(.notFound, "stream \(stream) has no event with id \(id)", field: "id")

@@ -5,10 +5,9 @@ import RewindStore
 
 extension RewindAPI {
     /// `GET /v1/streams`.
-    func listStreams(_ request: Request) async throws -> Response {
-        let access = try await access(request)
+    func listStreams(context: RewindRequestContext) async throws -> Response {
         // A token sees the streams it may read, and no others: names are information too.
-        let streams = try await log.streams().filter { access.maySubscribe(to: $0.name) }
+        let streams = try await log.streams().filter { context.access.maySubscribe(to: $0.name) }
         return jsonResponse(.ok) { json in
             json.beginArray()
             for stream in streams { write(stream, to: &json) }
@@ -17,10 +16,9 @@ extension RewindAPI {
     }
 
     /// `GET /v1/streams/{stream}`.
-    func showStream(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let access = try await access(request)
+    func showStream(context: RewindRequestContext) async throws -> Response {
         let name = try streamName(context)
-        try access.require(subscribeTo: EventFilter(stream: name))
+        try context.access.require(subscribeTo: EventFilter(stream: name))
         switch try await log.status(ofStream: name.rawValue) {
         case .unknown:
             throw Problem(.notFound, "stream \(name) has no events", field: "stream")
@@ -33,8 +31,8 @@ extension RewindAPI {
 
     /// `DELETE /v1/streams/{stream}`: removes the stream's events and leaves a tombstone; open subscriptions that
     /// name it end, and reconnects get 204 so EventSource stops retrying.
-    func deleteStream(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        try await access(request).requireAdmin("delete a stream")
+    func deleteStream(context: RewindRequestContext) async throws -> Response {
+        try context.access.requireAdmin("delete a stream")
         let name = try streamName(context)
         guard try await log.deleteStream(name.rawValue) else {
             switch try await log.status(ofStream: name.rawValue) {

@@ -14,34 +14,9 @@ struct RewindAPI: Sendable {
     let authenticator: Authenticator
     let quota: SubscriberQuota
 
-    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
-        router.post("/v1/streams/:stream/events") { request, context in
-            let received = ContinuousClock.now
-            var response = try await publish(request, context: context)
-            response.body = metrics.timingPublish(response.body, since: received)
-            return response
-        }
-        router.get("/v1/streams/:stream/events") { request, context in
-            try await events(request, context: context)
-        }
-        router.get("/v1/streams/:stream/events/:id") { request, context in
-            try await event(request, context: context)
-        }
-        router.get("/v1/events") { request, context in
-            try await multiStreamEvents(request, context: context)
-        }
-        router.post("/v1/events") { request, context in
-            try await postedEvents(request, context: context)
-        }
-        router.get("/v1/streams") { request, _ in
-            try await listStreams(request)
-        }
-        router.get("/v1/streams/:stream") { request, context in
-            try await showStream(request, context: context)
-        }
-        router.delete("/v1/streams/:stream") { request, context in
-            try await deleteStream(request, context: context)
-        }
+    /// The API's routes; those under `/v1` run behind `AuthMiddleware`, the health and metrics routes need no token.
+    func addRoutes(to router: some RouterMethods<RewindRequestContext>) {
+        addTokenRoutes(to: router.group().add(middleware: AuthMiddleware(authenticator: authenticator)))
         router.get("/healthz") { _, _ in
             jsonResponse(.ok) {
                 $0.beginObject(); $0.key("status"); $0.string("ok"); $0.endObject()
@@ -60,14 +35,41 @@ struct RewindAPI: Sendable {
         }
     }
 
-    /// What the request's token allows (everything with auth off); 401 without a valid token.
-    func access(_ request: Request) async throws -> Access {
-        try await authenticator.access(for: request)
+    /// Every route here finds the request's access in its context: a request without a valid token never reaches
+    /// the handler.
+    private func addTokenRoutes(to router: RouterGroup<RewindRequestContext>) {
+        router.post("/v1/streams/:stream/events") { request, context in
+            let received = ContinuousClock.now
+            var response = try await publish(request, context: context)
+            response.body = metrics.timingPublish(response.body, since: received)
+            return response
+        }
+        router.get("/v1/streams/:stream/events") { request, context in
+            try await events(request, context: context)
+        }
+        router.get("/v1/streams/:stream/events/:id") { request, context in
+            try await event(request, context: context)
+        }
+        router.get("/v1/events") { request, context in
+            try await multiStreamEvents(request, context: context)
+        }
+        router.post("/v1/events") { request, context in
+            try await postedEvents(request, context: context)
+        }
+        router.get("/v1/streams") { _, context in
+            try await listStreams(context: context)
+        }
+        router.get("/v1/streams/:stream") { _, context in
+            try await showStream(context: context)
+        }
+        router.delete("/v1/streams/:stream") { _, context in
+            try await deleteStream(context: context)
+        }
     }
 
     /// The `{stream}` path parameter, percent-decoded (the router hands out path segments as sent, and clients
     /// may encode a `:` as `%3A`), validated.
-    func streamName(_ context: BasicRequestContext) throws -> StreamName {
+    func streamName(_ context: RewindRequestContext) throws -> StreamName {
         let raw = context.parameters.get("stream") ?? ""
         return try StreamName(validating: Self.percentDecoded(raw) ?? raw)
     }

@@ -70,6 +70,25 @@ import Testing
         }
     }
 
+    /// Every `/v1` route is behind the authenticator, not only the ones above; what is no route stays the 404 or 405
+    /// it is without auth, and the console's page needs no token (it is what asks for one).
+    @Test func everyAPIRouteNeedsATokenAndNothingElseDoes() async throws {
+        try await Self.withAuth { server in
+            let routes: [(NIOHTTP1.HTTPMethod, String)] = [
+                (.GET, "/v1/streams/orders"), (.DELETE, "/v1/streams/orders"), (.GET, "/v1/streams/orders/events/1"),
+                (.GET, "/v1/events?stream=orders"), (.POST, "/v1/events"),
+            ]
+            for (method, path) in routes {
+                let reply = try await server.request(method, path, headers: [("Accept", "application/json")])
+                #expect(reply.status == 401, "\(method) \(path): \(reply.body)")
+                #expect(reply.headers.first(name: "WWW-Authenticate") == #"Bearer realm="rewind""#, "\(method) \(path)")
+            }
+            #expect(try await server.request(.GET, "/v1/nothing").status == 404)
+            #expect(try await server.request(.PUT, "/v1/streams/orders").status == 405)
+            #expect(try await server.request(.GET, "/").status == 200)
+        }
+    }
+
     @Test func eachTokenSourceIsAccepted() async throws {
         try await Self.withAuth { server in
             let token = try await Self.token(publish: ["orders"], subscribe: ["orders"])

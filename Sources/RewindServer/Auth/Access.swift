@@ -22,6 +22,9 @@ public struct Access: Sendable {
     /// Auth off: a loopback server trusts every caller.
     public static let unrestricted = Access(publish: .everything, subscribe: .everything, admin: true, subject: nil, expires: nil)
 
+    /// Before auth has run: nothing may be done, so a request that was never authenticated is refused.
+    static let nothing = Access(publish: nil, subscribe: nil, admin: false, subject: nil, expires: nil)
+
     public init(publish: EventFilter?, subscribe: EventFilter?, admin: Bool, subject: String?, expires: Date?) {
         self.publish = publish
         self.subscribe = subscribe

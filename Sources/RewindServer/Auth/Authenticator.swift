@@ -10,7 +10,7 @@ import JWTKit
 
 /// Finds a request's token and verifies it: `Authorization: Bearer`, then the `rewind_token` cookie, then the
 /// `access_token` query parameter (EventSource cannot set headers); the first present wins, so a bad header is
-/// never rescued by a cookie.
+/// never rescued by a cookie. `AuthMiddleware` asks it once per request, before the `/v1` handlers run.
 public struct Authenticator: Sendable {
     private let keys: JWTKeyCollection?
 
@@ -54,13 +54,9 @@ public struct Authenticator: Sendable {
             }
             return (String(parts[1].trimmingSpaces), "Authorization")
         }
-        for cookies in request.headers[values: .cookie] {
-            for cookie in cookies.split(separator: ";") {
-                let pair = cookie.split(separator: "=", maxSplits: 1)
-                if pair.count == 2, pair[0].trimmingSpaces == "rewind_token" {
-                    return (String(pair[1].trimmingSpaces), "rewind_token")
-                }
-            }
+        // Hummingbird's cookie parsing; a cookie with an empty value counts as absent.
+        if let cookie = request.cookies["rewind_token"] {
+            return (String(cookie.value[...].trimmingSpaces), "rewind_token")
         }
         if let token = request.uri.queryParameters.get("access_token") {
             return (token, "access_token")

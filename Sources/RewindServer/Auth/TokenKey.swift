@@ -18,22 +18,28 @@ public enum TokenKey: Sendable {
             try AuthConfigurationError.check(secret: secret)
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         case .publicKey(let pem):
-            if let rsa = try? Insecure.RSA.PublicKey(pem: pem) {
-                await keys.add(rsa: rsa, digestAlgorithm: .sha256)
-            } else if let ecdsa = try? ES256PublicKey(pem: pem) {
-                await keys.add(ecdsa: ecdsa)
-            } else {
-                throw AuthConfigurationError("the JWT public key is neither an RSA nor a P-256 (ES256) public key in PEM")
-            }
+            try await add(pem, rsa: { try Insecure.RSA.PublicKey(pem: $0) }, ecdsa: { try ES256PublicKey(pem: $0) }, to: keys)
         case .privateKey(let pem):
-            if let rsa = try? Insecure.RSA.PrivateKey(pem: pem) {
-                await keys.add(rsa: rsa, digestAlgorithm: .sha256)
-            } else if let ecdsa = try? ES256PrivateKey(pem: pem) {
-                await keys.add(ecdsa: ecdsa)
-            } else {
-                throw AuthConfigurationError("the private key is neither an RSA nor a P-256 (ES256) private key in PEM")
-            }
+            try await add(pem, rsa: { try Insecure.RSA.PrivateKey(pem: $0) }, ecdsa: { try ES256PrivateKey(pem: $0) }, to: keys)
         }
         return keys
+    }
+
+    /// Adds a PEM key, this key's half: RS256 if it reads as RSA, else ES256 if it reads as P-256.
+    private func add(
+        _ pem: String,
+        rsa: (String) throws -> some RSAKey,
+        ecdsa: (String) throws -> some ECDSAKey,
+        to keys: JWTKeyCollection
+    ) async throws {
+        if let key = try? rsa(pem) {
+            await keys.add(rsa: key, digestAlgorithm: .sha256)
+        } else if let key = try? ecdsa(pem) {
+            await keys.add(ecdsa: key)
+        } else if case .privateKey = self {
+            throw AuthConfigurationError("the private key is neither an RSA nor a P-256 (ES256) private key in PEM")
+        } else {
+            throw AuthConfigurationError("the JWT public key is neither an RSA nor a P-256 (ES256) public key in PEM")
+        }
     }
 }
