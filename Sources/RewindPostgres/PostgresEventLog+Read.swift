@@ -13,7 +13,7 @@ extension PostgresEventLog {
     /// Reads one page of events after a cursor, in id order, from one snapshot of the log.
     public func read(_ query: ReadQuery) async throws -> ReadPage {
         try await withConnection("a read") { connection, logger in
-            let rows = try await connection.query(Self.pageQuery(query, horizon: false), logger: logger)
+            let rows = try await connection.query(Self.pageQuery(query), logger: logger)
             var events: [Event] = []
             events.reserveCapacity(min(query.limit, 1024))
             var head: Int64 = 0
@@ -49,6 +49,10 @@ extension PostgresEventLog {
     /// Reads a page as `read` does, but hands each event's type and data to `visit` as raw UTF-8 from the row's
     /// bytes, valid only during the call, instead of building `Event`s. The summary also carries the pruning
     /// horizon of the streams read, from the same snapshot.
+    ///
+    /// The page comes back as one row holding one `bytea` that packs every event (see `packedPageQuery`): decoding
+    /// a row per event through PostgresNIO (its row iterator, a cell per column, a buffer per cell) cost more than
+    /// PostgreSQL's reading the page, and was the top of a replay's profile; walking one buffer costs next to nothing.
     public func scan<Output: Sendable>(
         _ query: ReadQuery,
         into output: Output,
@@ -56,32 +60,49 @@ extension PostgresEventLog {
     ) async throws -> (output: Output, page: PageSummary) {
         try await withConnection("a read") { connection, logger in
             var output = output
-            let rows = try await connection.query(Self.pageQuery(query, horizon: true, rawOnly: true), logger: logger)
-            var head: Int64 = 0
-            var prunedThrough: Int64 = 0
-            var count = 0
-            var firstID: Int64?
-            var lastID: Int64?
-            for try await row in rows {
-                var cells = row.makeIterator()
-                head = try cells.next()!.decode(Int64.self)
-                prunedThrough = try cells.next()!.decode(Int64.self)
-                let idCell = cells.next()!
-                guard idCell.bytes != nil else { continue }
-                let id = try idCell.decode(Int64.self)
-                let type = cells.next()!.bytes ?? ByteBuffer()
-                let data = cells.next()!.bytes ?? ByteBuffer()
-                type.withUnsafeReadableBytes { type in
-                    data.withUnsafeReadableBytes { data in
-                        visit(&output, RawEvent(id: id, type: type.bindMemory(to: UInt8.self), data: data.bindMemory(to: UInt8.self)))
-                    }
-                }
-                count += 1
-                firstID = firstID ?? id
-                lastID = id
+            let (head, prunedThrough, count, firstID, lastID, packed) = try await Self.single(
+                connection.query(Self.packedPageQuery(query), logger: logger),
+                (Int64, Int64, Int64, Int64?, Int64?, ByteBuffer?).self
+            )
+            if let packed {
+                try Self.unpack(packed, expecting: Int(count)) { event in visit(&output, event) }
             }
-            let scanned = Self.scannedThrough(query, count: count, lastID: lastID, head: head)
-            return (output, PageSummary(count: count, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
+            let events = Int(count)
+            let scanned = Self.scannedThrough(query, count: events, lastID: lastID, head: head)
+            return (output, PageSummary(count: events, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
+        }
+    }
+
+    /// Walks a page packed by `packedPageQuery`: per event, its id (8 bytes), its type's length (4 bytes) and UTF-8
+    /// bytes, its data's length (4 bytes) and bytes, integers big-endian. Throws if the bytes do not hold exactly
+    /// `count` whole events.
+    static func unpack(_ packed: ByteBuffer, expecting count: Int, _ visit: (RawEvent) -> Void) throws {
+        let found: Int? = packed.withUnsafeReadableBytes { raw -> Int? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var offset = 0
+            var found = 0
+            func integer(_ size: Int) -> Int64? {
+                guard bytes.count - offset >= size else { return nil }
+                var value: Int64 = 0
+                for index in offset..<offset + size { value = value << 8 | Int64(bytes[index]) }
+                if size == 4 { value = Int64(Int32(truncatingIfNeeded: value)) }
+                offset += size
+                return value
+            }
+            func slice() -> UnsafeBufferPointer<UInt8>? {
+                guard let length = integer(4), length >= 0, bytes.count - offset >= Int(length) else { return nil }
+                defer { offset += Int(length) }
+                return UnsafeBufferPointer(rebasing: bytes[offset..<offset + Int(length)])
+            }
+            while offset < bytes.count {
+                guard let id = integer(8), let type = slice(), let data = slice() else { return nil }
+                visit(RawEvent(id: id, type: type, data: data))
+                found += 1
+            }
+            return found
+        }
+        guard let found, found == count else {
+            throw StoreError.unavailable("a page read from PostgreSQL was malformed: expected \(count) events")
         }
     }
 
@@ -93,32 +114,53 @@ extension PostgresEventLog {
         return lastID!
     }
 
-    /// A page read as one statement, so the head (and the pruning horizon) and the events come from one snapshot:
-    /// one row per event after the head row's columns, or a single row of the head with NULL events. `rawOnly`
-    /// selects only the columns `scan` hands over (id, type, data): a replay moves half the bytes and decodes
-    /// five cells a row instead of nine.
-    static func pageQuery(_ query: ReadQuery, horizon: Bool, rawOnly: Bool = false) -> PostgresQuery {
+    /// A page read as one statement, so the head and the events come from one snapshot: one row per event after the
+    /// head row's columns, or a single row of the head with NULL events.
+    static func pageQuery(_ query: ReadQuery) -> PostgresQuery {
         var builder = QueryBuilder()
+        let (conditions, limit) = pageConditions(query, &builder)
+        let columns = ["id", "stream", "type", "data", "json", "time", "key"]
+        builder.sql = """
+            SELECT h.head, 0::int8, \(columns.map { "e." + $0 }.joined(separator: ", "))
+            FROM log_head AS h LEFT JOIN LATERAL (
+                SELECT \(columns.joined(separator: ", ")) FROM events
+                WHERE \(conditions)
+                ORDER BY id LIMIT \(limit)) AS e ON true
+            ORDER BY e.id
+            """
+        return builder.query
+    }
+
+    /// The conditions selecting a page's events (after the cursor, through the head and `through`, the filter's
+    /// streams and types) and the bound limit, for a statement reading `log_head AS h`.
+    private static func pageConditions(_ query: ReadQuery, _ builder: inout QueryBuilder) -> (conditions: String, limit: String) {
         var conditions = ["id > \(builder.bind(query.after))", "id <= h.head"]
         let filter = query.filter
         if let streams = streamCondition(filter, column: "stream", &builder) { conditions.append(streams) }
         if let through = query.through { conditions.append("id <= \(builder.bind(through))") }
         if !filter.types.isEmpty { conditions.append("type = ANY(\(builder.bind(filter.types)))") }
-        let limit = builder.bind(query.limit)
-        var prune = "0::int8"
-        if horizon {
-            var where_ = ""
-            if let streams = streamCondition(filter, column: "name", &builder) { where_ = " WHERE " + streams }
-            prune = "(SELECT coalesce(max(pruned_through), 0) FROM streams\(where_))"
-        }
-        let columns = rawOnly ? ["id", "type", "data"] : ["id", "stream", "type", "data", "json", "time", "key"]
+        return (conditions.joined(separator: " AND "), builder.bind(query.limit))
+    }
+
+    /// A page for `scan`, as one row from one snapshot: the head, the pruning horizon of the streams read, how many
+    /// events the page holds, its first and last id, and the events packed into one `bytea` in id order, each as its
+    /// id, its type's length and UTF-8 bytes, its data's length and bytes (`int8send`, `int4send`: big-endian). The
+    /// events are the ones `pageQuery` selects, read the same way (the index in id order, stopped by the limit).
+    static func packedPageQuery(_ query: ReadQuery) -> PostgresQuery {
+        var builder = QueryBuilder()
+        let (conditions, limit) = pageConditions(query, &builder)
+        var where_ = ""
+        if let streams = streamCondition(query.filter, column: "name", &builder) { where_ = " WHERE " + streams }
         builder.sql = """
-            SELECT h.head, \(prune), \(columns.map { "e." + $0 }.joined(separator: ", "))
-            FROM log_head AS h LEFT JOIN LATERAL (
-                SELECT \(columns.joined(separator: ", ")) FROM events
-                WHERE \(conditions.joined(separator: " AND "))
-                ORDER BY id LIMIT \(limit)) AS e ON true
-            ORDER BY e.id
+            SELECT h.head, (SELECT coalesce(max(pruned_through), 0) FROM streams\(where_)), e.count, e.first_id, e.last_id, e.packed
+            FROM log_head AS h CROSS JOIN LATERAL (
+                SELECT count(*) AS count, min(p.id) AS first_id, max(p.id) AS last_id,
+                    string_agg(int8send(p.id) || int4send(octet_length(p.type)) || p.type || int4send(octet_length(p.data)) || p.data,
+                        ''::bytea ORDER BY p.id) AS packed
+                FROM (
+                    SELECT id, convert_to(type, 'UTF8') AS type, data FROM events
+                    WHERE \(conditions)
+                    ORDER BY id LIMIT \(limit)) AS p) AS e
             """
         return builder.query
     }
