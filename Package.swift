@@ -8,6 +8,43 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// The package each product a target imports comes from, so a target names its products alone.
+let productPackages: [String: String] = [
+    "ArgumentParser": "swift-argument-parser",
+    "AsyncHTTPClient": "async-http-client",
+    "Configuration": "swift-configuration",
+    "CoreMetrics": "swift-metrics",
+    "Crypto": "swift-crypto",
+    "DequeModule": "swift-collections",
+    "GRDB": "GRDB.swift",
+    "GRDBSQLite": "GRDB.swift",
+    "Histogram": "hdrhistogram-swift",
+    "HTTPTypes": "swift-http-types",
+    "Hummingbird": "hummingbird",
+    "HummingbirdCore": "hummingbird",
+    "HummingbirdHTTP2": "hummingbird",
+    "HummingbirdTesting": "hummingbird",
+    "JWTKit": "jwt-kit",
+    "Logging": "swift-log",
+    "NIOCore": "swift-nio",
+    "NIOHTTP1": "swift-nio",
+    "NIOHTTP2": "swift-nio-http2",
+    "NIOPosix": "swift-nio",
+    "NIOSSL": "swift-nio-ssl",
+    "PostgresNIO": "postgres-nio",
+    "Prometheus": "swift-prometheus",
+    "ServiceLifecycle": "swift-service-lifecycle",
+    "UnixSignals": "swift-service-lifecycle",
+]
+
+/// A target's dependencies on the products it names (see `productPackages`).
+func products(_ names: String...) -> [Target.Dependency] {
+    names.map { name in
+        guard let package = productPackages[name] else { fatalError("Package.swift: no package listed for product \(name)") }
+        return .product(name: name, package: package)
+    }
+}
+
 let package = Package(
     name: "rewind",
     platforms: [.macOS(.v15)],
@@ -48,54 +85,38 @@ let package = Package(
         // The SQLite log: migrations, the group-committing writer, range reads, commit notifications.
         .target(
             name: "RewindStore",
-            dependencies: [
-                "RewindCore",
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["RewindCore"] + products("CoreMetrics", "Crypto", "GRDB", "GRDBSQLite", "Logging", "ServiceLifecycle"),
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
         // The PostgreSQL log: the same API as the SQLite log, for several Rewind nodes sharing one database.
         .target(
             name: "RewindPostgres",
-            dependencies: [
-                "RewindCore",
-                "RewindStore",
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["RewindCore", "RewindStore"] + products("CoreMetrics", "Logging", "PostgresNIO", "ServiceLifecycle"),
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
         // The HTTP API over the store.
         .target(
             name: "RewindServer",
-            dependencies: [
-                "RewindCore",
-                "RewindStore",
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["RewindCore", "RewindStore"]
+                + products(
+                    "CoreMetrics",
+                    "DequeModule",
+                    "HTTPTypes",
+                    "Hummingbird",
+                    "HummingbirdCore",
+                    "HummingbirdHTTP2",
+                    "JWTKit",
+                    "Logging",
+                    "NIOCore",
+                    "NIOHTTP1",
+                    "NIOHTTP2",
+                    "NIOSSL",
+                    "Prometheus",
+                    "ServiceLifecycle",
+                    "UnixSignals"
+                ),
             swiftSettings: swiftSettings,
             plugins: ["EmbedConsole"]
         ),
@@ -103,42 +124,21 @@ let package = Package(
         // costs little next to the server it measures; works against any server by URL templates (Nchan too).
         .target(
             name: "RewindBench",
-            dependencies: [
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
+            dependencies: products("Histogram", "NIOCore", "NIOHTTP1", "NIOPosix"),
             swiftSettings: swiftSettings
         ),
         // The admin commands behind the CLI, on either backend through `LogCatalog` (no SQL here): output formats,
         // verification, export and import, and the HTTP clients of `tail` and `publish`.
         .target(
             name: "RewindAdmin",
-            dependencies: [
-                "RewindCore",
-                "RewindPostgres",
-                "RewindStore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+            dependencies: ["RewindCore", "RewindPostgres", "RewindStore"] + products("AsyncHTTPClient", "Logging", "NIOCore", "NIOHTTP1"),
             swiftSettings: swiftSettings
         ),
         // The `rewind` command: argument parsing and wiring only.
         .executableTarget(
             name: "rewind",
-            dependencies: [
-                "RewindAdmin",
-                "RewindBench",
-                "RewindPostgres",
-                "RewindServer",
-                "RewindStore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["RewindAdmin", "RewindBench", "RewindPostgres", "RewindServer", "RewindStore"]
+                + products("ArgumentParser", "Configuration", "Logging"),
             swiftSettings: swiftSettings
         ),
         // Build tool: turns migrations/*.sql and the console's files into Swift source so the binary carries them.
@@ -159,10 +159,7 @@ let package = Package(
         // What the test targets share: the backends a parameterized test runs on, and the PostgreSQL test cluster.
         .target(
             name: "RewindTestSupport",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
+            dependencies: products("Logging", "PostgresNIO"),
             path: "Tests/RewindTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -173,66 +170,36 @@ let package = Package(
         ),
         .testTarget(
             name: "RewindStoreTests",
-            dependencies: [
-                "RewindCore",
-                "RewindPostgres",
-                "RewindStore",
-                "RewindTestSupport",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["RewindCore", "RewindPostgres", "RewindStore", "RewindTestSupport"]
+                + products("GRDB", "Logging", "PostgresNIO", "ServiceLifecycle"),
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RewindPostgresTests",
-            dependencies: [
-                "RewindCore",
-                "RewindPostgres",
-                "RewindStore",
-                "RewindTestSupport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["RewindCore", "RewindPostgres", "RewindStore", "RewindTestSupport"]
+                + products("Logging", "PostgresNIO", "ServiceLifecycle"),
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RewindAdminTests",
-            dependencies: [
-                "RewindAdmin",
-                "RewindCore",
-                "RewindPostgres",
-                "RewindServer",
-                "RewindStore",
-                "RewindTestSupport",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["RewindAdmin", "RewindCore", "RewindPostgres", "RewindServer", "RewindStore", "RewindTestSupport"]
+                + products("GRDB", "Hummingbird", "HummingbirdTesting", "Logging", "ServiceLifecycle"),
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RewindServerTests",
-            dependencies: [
-                "RewindCore",
-                "RewindPostgres",
-                "RewindServer",
-                "RewindStore",
-                "RewindTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
+            dependencies: ["RewindCore", "RewindPostgres", "RewindServer", "RewindStore", "RewindTestSupport"]
+                + products(
+                    "AsyncHTTPClient",
+                    "GRDB",
+                    "HTTPTypes",
+                    "Hummingbird",
+                    "HummingbirdTesting",
+                    "Logging",
+                    "NIOCore",
+                    "NIOHTTP1",
+                    "PostgresNIO"
+                ),
             exclude: ["Keys"],
             swiftSettings: swiftSettings
         ),

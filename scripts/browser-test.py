@@ -18,14 +18,12 @@ import http.server
 import json
 import os
 import shutil
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 
 from devtools import Rewind, TestFailure, free_port, start_chromium, wait_until
-from rewindtest import PostgresCluster
+from rewindtest import PostgresCluster, scratch_directory
 
 STREAM = "browser"
 PUBLISH_RATE = 45  # events per second
@@ -224,15 +222,8 @@ def main():
     args = parser.parse_args()
     if args.events < 10:
         parser.error("--events must be at least 10")
-    workdir = tempfile.mkdtemp(prefix="rewind-browser-")
-    try:
-        with contextlib.ExitStack() as stack:
-            run(args, workdir, stack)
-    except TestFailure as failure:
-        print(f"browser test FAILED: {failure}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_directory("browser") as workdir, contextlib.ExitStack() as stack:
+        run(args, workdir, stack)
 
 
 if __name__ == "__main__":

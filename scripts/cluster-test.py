@@ -164,13 +164,41 @@ class Publisher(threading.Thread):
         self.join(timeout=PUBLISH_TIMEOUT + 5)
 
 
-def run_publishers(publishers, seconds):
-    for publisher in publishers:
-        publisher.start()
-    time.sleep(seconds)
+def start_all(threads):
+    """Starts every thread (subscribers, publishers) and returns them."""
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def stop_publishers(publishers):
+    """Stops every publisher and returns all their outcomes."""
     for publisher in publishers:
         publisher.stop()
     return [outcome for publisher in publishers for outcome in publisher.outcomes]
+
+
+def run_publishers(publishers, seconds):
+    start_all(publishers)
+    time.sleep(seconds)
+    return stop_publishers(publishers)
+
+
+def load_on_three_nodes(env, stream, seconds, subscribers_per_node, **publishing):
+    """Three nodes on a new database, each with `subscribers_per_node` subscribers of `stream` that resume on the
+    next node when theirs fails, and six publishers to `stream` spread over all three (`publishing`: the
+    Publisher's options), all started and running for at most `seconds`. Returns the database's URL, the nodes,
+    the subscribers (node by node) and the publishers."""
+    url = env.pg.database()
+    nodes = env.nodes(url, 3)
+    ports = nodes.ports
+    deadline = time.monotonic() + seconds
+    subscribers = start_all([ResumingSubscriber(f"node{i}-{k}" if subscribers_per_node > 1 else f"node{i}",
+                                                ports[i:] + ports[:i], f"/v1/streams/{stream}/events?after=0",
+                                                deadline)
+                             for i in range(3) for k in range(subscribers_per_node)])
+    publishers = start_all([Publisher(f"p{i}", ports, stream, deadline, offset=i, **publishing) for i in range(6)])
+    return url, nodes, subscribers, publishers
 
 
 def acked_ids(outcomes, stream=None):
@@ -246,9 +274,7 @@ def in_parallel(function, items):
         except Exception as failure:  # noqa: BLE001 - handed to the caller
             failures.append(failure)
 
-    threads = [threading.Thread(target=call, args=(item,), daemon=True) for item in items]
-    for thread in threads:
-        thread.start()
+    threads = start_all([threading.Thread(target=call, args=(item,), daemon=True) for item in items])
     for thread in threads:
         thread.join(timeout=120)
     if failures:
@@ -342,10 +368,8 @@ def case_fanout(env):
     before = Publisher("early", ports, "orders", time.monotonic() + 20, count=30, batch_every=3)
     before.run()
     deadline = time.monotonic() + 90
-    subscribers = [ResumingSubscriber(f"node{i}", [port], "/v1/streams/orders/events?after=0", deadline)
-                   for i, port in enumerate(ports)]
-    for subscriber in subscribers:
-        subscriber.start()
+    subscribers = start_all([ResumingSubscriber(f"node{i}", [port], "/v1/streams/orders/events?after=0", deadline)
+                             for i, port in enumerate(ports)])
     publishers = [Publisher(f"p{i}", ports, "orders", deadline, offset=i, batch_every=2 if i % 2 else 0, pause=0.005)
                   for i in range(6)]
     publishers.append(Publisher("noise", ports, "noise", deadline, batch_every=4, pause=0.005))
@@ -437,26 +461,15 @@ def case_order(env):
 
 def case_kill(env):
     case = "kill"
-    url = env.pg.database()
-    nodes = env.nodes(url, 3)
+    url, nodes, subscribers, publishers = load_on_three_nodes(env, "k", 90, 2, batch_every=3, pause=0.005,
+                                                              timeout=10)
     ports = nodes.ports
-    deadline = time.monotonic() + 90
-    subscribers = [ResumingSubscriber(f"node{i}-{k}", ports[i:] + ports[:i], "/v1/streams/k/events?after=0", deadline)
-                   for i in range(3) for k in range(2)]
-    for subscriber in subscribers:
-        subscriber.start()
-    publishers = [Publisher(f"p{i}", ports, "k", deadline, offset=i, batch_every=3, pause=0.005, timeout=10)
-                  for i in range(6)]
-    for publisher in publishers:
-        publisher.start()
     time.sleep(3)
     victim = nodes.nodes[2]
     victim.kill()
     killed_at = time.monotonic()
     time.sleep(4)
-    for publisher in publishers:
-        publisher.stop()
-    outcomes = [o for p in publishers for o in p.outcomes]
+    outcomes = stop_publishers(publishers)
     log = read_log(ports[0])
     counts = check_publishes(case, outcomes, log, no_answer_ports=(victim.port,))
     after_kill = sum(1 for o in outcomes if o["status"] == 201 and o["started"] > killed_at)
@@ -477,17 +490,8 @@ def case_kill(env):
 
 def case_pgrestart(env):
     case = "pgrestart"
-    url = env.pg.database()
-    nodes = env.nodes(url, 3)
+    url, nodes, subscribers, publishers = load_on_three_nodes(env, "r", 120, 1, batch_every=4, pause=0.02)
     ports = nodes.ports
-    deadline = time.monotonic() + 120
-    subscribers = [ResumingSubscriber(f"node{i}", ports[i:] + ports[:i], "/v1/streams/r/events?after=0", deadline)
-                   for i in range(3)]
-    for subscriber in subscribers:
-        subscriber.start()
-    publishers = [Publisher(f"p{i}", ports, "r", deadline, offset=i, batch_every=4, pause=0.02) for i in range(6)]
-    for publisher in publishers:
-        publisher.start()
     probes = []
     recoveries = {}
     for mode in ("fast", "immediate"):
@@ -524,9 +528,7 @@ def case_pgrestart(env):
         in_parallel(publishes_again, ports)
         recoveries[mode] = time.monotonic() - started_at
     time.sleep(2)
-    for publisher in publishers:
-        publisher.stop()
-    outcomes = [o for p in publishers for o in p.outcomes]
+    outcomes = stop_publishers(publishers)
     log = read_log(ports[0])
     counts = check_publishes(case, outcomes + probes, log, allowed=(201, 503))
     check(counts[503] > 0, f"{case}: no publish saw the outage (no 503): {format_counts(counts)}")
@@ -555,14 +557,10 @@ def case_partition(env):
     ports = nodes.ports
     cut_port = ports[2]
     deadline = time.monotonic() + 90
-    subscribers = [ResumingSubscriber(f"node{i}", [port], "/v1/streams/cut/events?after=0", deadline)
-                   for i, port in enumerate(ports)]
-    for subscriber in subscribers:
-        subscriber.start()
-    publishers = [Publisher(f"p{i}", [port], "cut", deadline, batch_every=3, pause=0.02)
-                  for i, port in enumerate(ports)]
-    for publisher in publishers:
-        publisher.start()
+    subscribers = start_all([ResumingSubscriber(f"node{i}", [port], "/v1/streams/cut/events?after=0", deadline)
+                             for i, port in enumerate(ports)])
+    publishers = start_all([Publisher(f"p{i}", [port], "cut", deadline, batch_every=3, pause=0.02)
+                            for i, port in enumerate(ports)])
     try:
         time.sleep(2)
         closed = proxy.cut()
@@ -590,8 +588,7 @@ def case_partition(env):
                "the cut-off node to acknowledge a publish again")
     recovered = time.monotonic() - restored_at
     time.sleep(1)
-    for publisher in publishers:
-        publisher.stop()
+    stop_publishers(publishers)
     # The probes above were refused (503) or acknowledged: read what the log holds for `cut` and compare the
     # publishers' records; a probe's 201 is in the subscribers' expected ids through the log.
     log = read_log(ports[0])
@@ -659,10 +656,8 @@ def case_shared(env):
 
     # Deletion: subscribers on every node are closed; reconnects get 204 anywhere.
     deadline = time.monotonic() + 60
-    subscribers = [ResumingSubscriber(f"node{i}", [port], "/v1/streams/doomed/events?after=0", deadline)
-                   for i, port in enumerate(ports)]
-    for subscriber in subscribers:
-        subscriber.start()
+    subscribers = start_all([ResumingSubscriber(f"node{i}", [port], "/v1/streams/doomed/events?after=0", deadline)
+                             for i, port in enumerate(ports)])
     ids = [attempt_one(ports[i % 3], "doomed", f"doomed-{i}")[1]["ids"][0] for i in range(5)]
     wait_until(lambda: all(s.ids == ids for s in subscribers), 10, "every node's subscriber to get the 5 events")
     status, body, _ = http_attempt(ports[0], "DELETE", "/v1/streams/doomed")

@@ -20,11 +20,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rewindtest import Rewind, TestFailure, free_port, http_request_or_fail  # noqa: E402
+from rewindtest import Rewind, TestFailure, free_port, http_request_or_fail, scratch_directory  # noqa: E402
 
 SECRET = "config-test-secret-0123456789abcdef0123456789"
 TOKEN = "config-test-token-fedcba9876543210"
@@ -188,19 +187,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True, help="the rewind executable to test (copied first)")
     args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="rewind-config-")
-    try:
+    with scratch_directory("config") as workdir:
         binary = os.path.join(workdir, "rewind")
         shutil.copy2(args.binary, binary)
         check_precedence(binary, workdir)
         check_bad_files(binary, workdir)
         check_secrets(binary, workdir)
         check_proxies_and_json(binary, workdir)
-    except TestFailure as failure:
-        print(f"config test FAILED: {failure}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     print("config test passed")
 
 

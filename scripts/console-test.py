@@ -28,12 +28,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 
 from devtools import start_chromium
-from rewindtest import Load, Rewind, TestFailure, free_port, http_request_or_fail, wait_until
+from rewindtest import Load, Rewind, TestFailure, free_port, http_request_or_fail, scratch_directory, wait_until
 
 WIDE = (1280, 900)
 NARROW = (390, 844)
@@ -561,8 +559,7 @@ def main():
     parser.add_argument("--output", default="ci-output/console", help="folder for the screenshots")
     args = parser.parse_args()
     os.makedirs(args.output, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="rewind-console-")
-    try:
+    with scratch_directory("console") as workdir:
         binary = os.path.join(workdir, "rewind")
         try:
             shutil.copy2(args.binary, binary)
@@ -587,11 +584,6 @@ def main():
         shots = [path for group in screenshots for path in group]
         print(f"console test passed: {count} events in the tail exactly once in order across a server restart; "
               f"{auth}; {len(shots)} screenshots in {args.output}")
-    except TestFailure as failure:
-        print(f"console test FAILED: {failure}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,17 @@ SQLite file or a PostgreSQL URL, stopped gracefully or killed), the throwaway Po
 `scripts/postgres-cluster.sh`, and a small Server-Sent Events reader. Standard library only; only talks to
 127.0.0.1; stops only the processes it started, by PID.
 """
+import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -19,6 +23,20 @@ SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 
 class TestFailure(Exception):
     pass
+
+
+@contextlib.contextmanager
+def scratch_directory(name):
+    """A temporary directory for the test `name`, removed afterwards; a TestFailure inside prints
+    "<name> test FAILED: ..." and exits with status 1."""
+    workdir = tempfile.mkdtemp(prefix=f"rewind-{name}-")
+    try:
+        yield workdir
+    except TestFailure as failure:
+        print(f"{name} test FAILED: {failure}")
+        sys.exit(1)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def free_port():

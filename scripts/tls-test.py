@@ -29,7 +29,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -52,7 +51,7 @@ def ensure_venv():
 
 from devtools import start_chromium  # noqa: E402
 from rewindtest import (Rewind, TestFailure, free_port, http_request_or_fail, https_context, publish as  # noqa: E402
-                        publish_text, stop_process, wait_until)
+                        publish_text, scratch_directory, stop_process, wait_until)
 
 
 def make_certificate(directory, name, not_before=None, not_after=None):
@@ -417,15 +416,8 @@ def main():
                         help="only the Chromium check, over plain HTTP/1.1 (expected to fail: six connections)")
     parser.add_argument("--no-browser", action="store_true", help="leave out the Chromium check")
     args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="rewind-tls-")
-    try:
-        with contextlib.ExitStack() as stack:
-            run(args, workdir, stack)
-    except TestFailure as failure:
-        print(f"tls test FAILED: {failure}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_directory("tls") as workdir, contextlib.ExitStack() as stack:
+        run(args, workdir, stack)
     print("tls test passed")
 
 

@@ -1,5 +1,6 @@
 internal import Foundation
 public import Logging
+internal import RewindCore
 internal import RewindPostgres
 public import RewindStore
 
@@ -14,6 +15,20 @@ public enum LogAccess {
             return try LogReader(path: path)
         case .postgres(let url):
             return try await PostgresCatalog.open(configuration: try PostgresStoreConfiguration(url: url), logger: logger)
+        }
+    }
+
+    /// Runs `body` on a read-only view of the log and closes it afterwards, also when `body` throws.
+    public static func withCatalog<T>(
+        _ location: StoreLocation,
+        logger: Logger = quietLogger,
+        _ body: (any LogCatalog) async throws -> T
+    ) async throws -> T {
+        let catalog = try await Self.catalog(location, logger: logger)
+        return try await withCleanup {
+            try await body(catalog)
+        } cleanup: {
+            await catalog.close()
         }
     }
 

@@ -114,15 +114,8 @@ extension ServerClient {
 
     /// A GET's body; a refusal becomes one line with the problem's `detail`.
     private func fetch(_ request: HTTPClientRequest, what: String) async throws -> [UInt8] {
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await http.execute(request, timeout: .seconds(300))
-            // A page holds at most 10 000 events of at most the server's event size.
-            body = try await response.body.collect(upTo: 1 << 31)
-        } catch {
-            throw AdminError("cannot reach \(server): \(error)")
-        }
+        // A page holds at most 10 000 events of at most the server's event size.
+        let (response, body) = try await exchange(request, timeout: .seconds(300), maxBytes: 1 << 31)
         guard response.status == .ok else { throw Self.failure(response.status, body: body, what: what) }
         return Array(body.readableBytesView)
     }

@@ -104,15 +104,23 @@ extension ServerClient {
         return try await send(request, stream: stream)
     }
 
-    private func send(_ request: HTTPClientRequest, stream: String) async throws -> PublishReceipt {
-        let response: HTTPClientResponse
-        let body: ByteBuffer
+    /// Sends `request` and reads the whole answer, up to `maxBytes`; not reaching the server (or a longer answer)
+    /// becomes one line naming the server.
+    func exchange(
+        _ request: HTTPClientRequest,
+        timeout: TimeAmount,
+        maxBytes: Int
+    ) async throws -> (response: HTTPClientResponse, body: ByteBuffer) {
         do {
-            response = try await http.execute(request, timeout: .seconds(60))
-            body = try await response.body.collect(upTo: 1 << 20)
+            let response = try await http.execute(request, timeout: timeout)
+            return (response, try await response.body.collect(upTo: maxBytes))
         } catch {
             throw AdminError("cannot reach \(server): \(error)")
         }
+    }
+
+    private func send(_ request: HTTPClientRequest, stream: String) async throws -> PublishReceipt {
+        let (response, body) = try await exchange(request, timeout: .seconds(60), maxBytes: 1 << 20)
         guard response.status == .created || response.status == .ok else {
             throw Self.failure(response.status, body: body, what: "publish to \(stream)")
         }

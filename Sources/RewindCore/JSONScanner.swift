@@ -71,59 +71,49 @@ struct JSONScanner {
         try expect(UInt8(ascii: "}"))
     }
 
+    /// Reads an object or an array, appending its compact text: the two differ only in that an object's elements
+    /// are a member name, a colon and a value, and in their closing byte.
+    private mutating func readCompactContainer(into out: inout [UInt8], depth: Int) throws(Failure) {
+        let open = bytes[position]
+        let isObject = open == UInt8(ascii: "{")
+        let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+        position += 1
+        out.append(open)
+        skipWhitespace()
+        if peek() == close {
+            position += 1
+            out.append(close)
+            return
+        }
+        while true {
+            if isObject {
+                skipWhitespace()
+                guard peek() == UInt8(ascii: "\"") else { throw fail("expected a member name in double quotes") }
+                try readRawString(into: &out)
+                try expect(UInt8(ascii: ":"))
+                out.append(UInt8(ascii: ":"))
+            }
+            try readCompactValue(into: &out, depth: depth + 1)
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") {
+                position += 1
+                out.append(UInt8(ascii: ","))
+            } else {
+                try expect(close)
+                out.append(close)
+                return
+            }
+        }
+    }
+
     /// Reads one value of any kind and appends its compact text.
     mutating func readCompactValue(into out: inout [UInt8], depth: Int = 0) throws(Failure) {
         skipWhitespace()
         guard position < end else { throw fail("unexpected end of input, expected a value") }
         guard depth < Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth) levels") }
         switch bytes[position] {
-        case UInt8(ascii: "{"):
-            position += 1
-            out.append(UInt8(ascii: "{"))
-            skipWhitespace()
-            if peek() == UInt8(ascii: "}") {
-                position += 1
-                out.append(UInt8(ascii: "}"))
-                return
-            }
-            while true {
-                skipWhitespace()
-                guard peek() == UInt8(ascii: "\"") else { throw fail("expected a member name in double quotes") }
-                try readRawString(into: &out)
-                try expect(UInt8(ascii: ":"))
-                out.append(UInt8(ascii: ":"))
-                try readCompactValue(into: &out, depth: depth + 1)
-                skipWhitespace()
-                if peek() == UInt8(ascii: ",") {
-                    position += 1
-                    out.append(UInt8(ascii: ","))
-                } else {
-                    try expect(UInt8(ascii: "}"))
-                    out.append(UInt8(ascii: "}"))
-                    return
-                }
-            }
-        case UInt8(ascii: "["):
-            position += 1
-            out.append(UInt8(ascii: "["))
-            skipWhitespace()
-            if peek() == UInt8(ascii: "]") {
-                position += 1
-                out.append(UInt8(ascii: "]"))
-                return
-            }
-            while true {
-                try readCompactValue(into: &out, depth: depth + 1)
-                skipWhitespace()
-                if peek() == UInt8(ascii: ",") {
-                    position += 1
-                    out.append(UInt8(ascii: ","))
-                } else {
-                    try expect(UInt8(ascii: "]"))
-                    out.append(UInt8(ascii: "]"))
-                    return
-                }
-            }
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            try readCompactContainer(into: &out, depth: depth)
         case UInt8(ascii: "\""):
             try readRawString(into: &out)
         case UInt8(ascii: "t"):

@@ -26,20 +26,9 @@ public enum PublishBody {
         typeParameter: String?,
         limits: PublishLimits = PublishLimits()
     ) throws(ValidationError) -> [NewEvent] {
-        guard let contentType, !contentType.isEmpty else {
-            throw ValidationError(
-                .unsupportedMediaType,
-                field: "Content-Type",
-                "Content-Type header is required: application/json, application/x-ndjson or text/plain"
-            )
-        }
-        let mediaType = MediaType(contentType)
+        let mediaType = try MediaType.required(contentType, naming: "application/json, application/x-ndjson or text/plain")
         if let charset = mediaType.parameters["charset"], charset != "utf-8", charset != "utf8" {
-            throw ValidationError(
-                .unsupportedMediaType,
-                field: "Content-Type",
-                "Content-Type charset \(quoted(charset)) is not supported: Rewind stores UTF-8 only"
-            )
+            throw MediaType.unsupported("Content-Type charset \(quoted(charset)) is not supported: Rewind stores UTF-8 only")
         }
         guard let text = String(validating: body, as: UTF8.self) else {
             throw ValidationError(.unsupportedMediaType, field: "body", "request body is not valid UTF-8")
@@ -57,9 +46,7 @@ public enum PublishBody {
             guard body.count <= limits.maxEventBytes else { throw tooLarge(field: "data", size: body.count, limits: limits) }
             events = [NewEvent(type: eventType, data: text)]
         default:
-            throw ValidationError(
-                .unsupportedMediaType,
-                field: "Content-Type",
+            throw MediaType.unsupported(
                 "Content-Type \(quoted(mediaType.type)) is not supported: use application/json, application/x-ndjson or text/plain"
             )
         }
@@ -232,6 +219,18 @@ public struct MediaType: Sendable {
             parameters[name] = name == "charset" ? value.lowercased() : value
         }
         self.parameters = parameters
+    }
+
+    /// The media type of a request whose body needs one; a missing or empty header is refused (415) saying what
+    /// the endpoint takes (`accepted`).
+    public static func required(_ header: String?, naming accepted: String) throws(ValidationError) -> MediaType {
+        guard let header, !header.isEmpty else { throw unsupported("Content-Type header is required: \(accepted)") }
+        return MediaType(header)
+    }
+
+    /// A 415 naming the `Content-Type` header.
+    public static func unsupported(_ message: String) -> ValidationError {
+        ValidationError(.unsupportedMediaType, field: "Content-Type", message)
     }
 }
 

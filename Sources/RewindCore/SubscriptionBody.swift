@@ -44,27 +44,14 @@ public struct SubscriptionBody: Sendable, Equatable {
 
     /// Refuses (415, naming the header) a body that is not JSON in UTF-8; the server asks before reading the body.
     public static func checkContentType(_ contentType: String?) throws(ValidationError) {
-        guard let contentType, !contentType.isEmpty else {
-            throw ValidationError(
-                .unsupportedMediaType,
-                field: "Content-Type",
-                "Content-Type header is required: a subscription body is application/json"
-            )
-        }
-        let mediaType = MediaType(contentType)
+        let mediaType = try MediaType.required(contentType, naming: "a subscription body is application/json")
         guard mediaType.type == "application/json" else {
-            throw ValidationError(
-                .unsupportedMediaType,
-                field: "Content-Type",
+            throw MediaType.unsupported(
                 "Content-Type header \(quoted(mediaType.type)) is not supported: a subscription body is application/json"
             )
         }
         if let charset = mediaType.parameters["charset"], charset != "utf-8", charset != "utf8" {
-            throw ValidationError(
-                .unsupportedMediaType,
-                field: "Content-Type",
-                "Content-Type header charset \(quoted(charset)) is not supported: a subscription body is UTF-8"
-            )
+            throw MediaType.unsupported("Content-Type header charset \(quoted(charset)) is not supported: a subscription body is UTF-8")
         }
     }
 

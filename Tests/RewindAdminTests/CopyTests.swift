@@ -47,17 +47,7 @@ struct CopyTests {
     @Test(arguments: Backend.all) func exportThenImportOnEveryBackend(backend: Backend) async throws {
         try await withTestLog(backend) { source in
             try await source.write { log in
-                try await writeRounds(log)
-                _ = try await log.prune(RetentionPolicy(defaults: .init(maxEvents: 4)), now: .now(), chunk: 10_000)
-                _ = try await append(log, "c", ["c new"])
-                #expect(try await log.deleteStream("c"))
-                _ = try await log.append(
-                    AppendRequest(
-                        stream: try StreamName(validating: "j"),
-                        events: [NewEvent(data: #"{"k":[1,2.50]}"#, isJSON: true)],
-                        idempotencyKey: "key-1"
-                    )
-                )
+                try await writeExportable(log, keep: 4, deleted: "c new", json: [NewEvent(data: #"{"k":[1,2.50]}"#, isJSON: true)])
             }
             let text = try await exported(source)
             #expect(text.contains(#""checkpoint":"#))

@@ -19,15 +19,7 @@ struct TestLog: Sendable {
     /// Runs `body` on a read-only view of the log, as `query`, `verify` and `export` do.
     @discardableResult
     func read<T>(_ body: (any LogCatalog) async throws -> T) async throws -> T {
-        let catalog = try await LogAccess.catalog(location)
-        do {
-            let result = try await body(catalog)
-            await catalog.close()
-            return result
-        } catch {
-            await catalog.close()
-            throw error
-        }
+        try await LogAccess.withCatalog(location, body)
     }
 
     /// Runs `body` with the log open for writing, as `prune` and `import` do.
@@ -43,6 +35,17 @@ struct TestLog: Sendable {
         case .postgres: try psql(db, sql)
         }
     }
+}
+
+/// Writes what an export has to carry: `writeRounds`, then a prune to the last `keep` events of each stream
+/// (checkpoints), a stream `c` holding `deleted` and then deleted (a tombstone), and `json` on `j` under the
+/// idempotency key `key-1`.
+func writeExportable(_ log: any LogMaintenance, keep: Int64, deleted: String, json: [NewEvent]) async throws {
+    try await writeRounds(log)
+    _ = try await log.prune(RetentionPolicy(defaults: .init(maxEvents: keep)), now: .now(), chunk: 10_000)
+    _ = try await append(log, "c", [deleted])
+    #expect(try await log.deleteStream("c"))
+    _ = try await log.append(AppendRequest(stream: try StreamName(validating: "j"), events: json, idempotencyKey: "key-1"))
 }
 
 /// Runs `body` with a fresh empty log on `backend`.
@@ -68,7 +71,7 @@ func withKnownLog<T>(_ backend: Backend, _ body: (TestLog) async throws -> T) as
 
 @Suite("PostgreSQL cases of the admin suites")
 struct PostgresCasesOfTheAdminSuites {
-    @Test(.enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable + "; the admin suites ran on SQLite only")))
+    @Test(.needsPostgres("the admin suites ran on SQLite only"))
     func theAdminSuitesRanOnPostgreSQLToo() {
         #expect(Backend.all.contains(.postgres))
     }

@@ -8,7 +8,7 @@ import Testing
 
 /// The admin commands on a PostgreSQL URL, through the built binary: the migration path from a SQLite file, what
 /// only PostgreSQL answers (backup's refusal), and settings that cannot work.
-@Suite("rewind commands on PostgreSQL", .enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable)))
+@Suite("rewind commands on PostgreSQL", .needsPostgres())
 struct PostgresCommandTests {
     /// The test cluster's password, which no output may show.
     static var password: String { URLComponents(string: PostgresTestCluster.url ?? "")?.password ?? "no password" }
@@ -19,16 +19,11 @@ struct PostgresCommandTests {
     @Test func theMigrationPathThroughAPipeKeepsIdsTimesAndHashes() async throws {
         try await withTestLog(.sqlite) { sqlite in
             try await sqlite.write { log in
-                try await writeRounds(log)
-                _ = try await log.prune(RetentionPolicy(defaults: .init(maxEvents: 5)), now: .now(), chunk: 10_000)
-                _ = try await append(log, "c", ["c gone"])
-                #expect(try await log.deleteStream("c"))
-                _ = try await log.append(
-                    AppendRequest(
-                        stream: try StreamName(validating: "j"),
-                        events: [NewEvent(data: #"{"k":[1,2.50],"s":"é\u0000"}"#, isJSON: true), NewEvent(data: "text\nwith a NUL \u{0}")],
-                        idempotencyKey: "key-1"
-                    )
+                try await writeExportable(
+                    log,
+                    keep: 5,
+                    deleted: "c gone",
+                    json: [NewEvent(data: #"{"k":[1,2.50],"s":"é\u0000"}"#, isJSON: true), NewEvent(data: "text\nwith a NUL \u{0}")]
                 )
             }
             try await withTestLog(.postgres) { postgres in

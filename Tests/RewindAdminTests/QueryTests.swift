@@ -167,7 +167,7 @@ struct QueryTests {
     }
 
     /// PostgreSQL's plan: the stream's index (or the primary key backwards), no sort of every match.
-    @Test(.enabled(if: Backend.all.contains(.postgres), Comment(rawValue: PostgresTestCluster.unavailable)))
+    @Test(.needsPostgres())
     func thePostgreSQLPlanWalksAnIndex() async throws {
         try await withKnownLog(.postgres) { log in
             var query = EventQuery()

@@ -26,9 +26,7 @@ struct SSEEncoderTests {
 
     @Test("data survives any line ending and cannot forge a field", arguments: payloads)
     func roundTrip(payload: (data: String, expected: String)) {
-        var stream: [UInt8] = []
-        SSEEncoder.appendFrame(id: 41, type: "order.created", data: payload.data, to: &stream)
-        SSEEncoder.appendFrame(id: 42, type: "message", data: "after", to: &stream)
+        let stream = frames((41, "order.created", payload.data), (42, "message", "after"))
         var parser = SSEParser()
         let messages = parser.feed(stream)
         #expect(
@@ -42,9 +40,7 @@ struct SSEEncoderTests {
 
     @Test("frames parse the same however the bytes are split", arguments: payloads)
     func splitAnywhere(payload: (data: String, expected: String)) {
-        var stream: [UInt8] = []
-        SSEEncoder.appendFrame(id: 7, type: "t", data: payload.data, to: &stream)
-        SSEEncoder.appendFrame(id: 8, type: "message", data: "z", to: &stream)
+        let stream = frames((7, "t", payload.data), (8, "message", "z"))
         var whole = SSEParser()
         let expected = whole.feed(stream)
         for cut in 0...stream.count {
@@ -54,11 +50,16 @@ struct SSEEncoderTests {
         }
     }
 
+    /// Frames as the server writes them, one after another.
+    private func frames(_ frames: (id: Int64, type: String, data: String)...) -> [UInt8] {
+        var out: [UInt8] = []
+        for frame in frames { SSEEncoder.appendFrame(id: frame.id, type: frame.type, data: frame.data, to: &out) }
+        return out
+    }
+
     /// One frame as the server writes it, as text.
     private func frame(id: Int64, type: String, data: String) -> String {
-        var out: [UInt8] = []
-        SSEEncoder.appendFrame(id: id, type: type, data: data, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        String(decoding: frames((id, type, data)), as: UTF8.self)
     }
 
     @Test("message type is left out, others are named")

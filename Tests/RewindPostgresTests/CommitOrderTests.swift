@@ -2,15 +2,13 @@ import Foundation
 import RewindCore
 import RewindPostgres
 import RewindStore
+import RewindTestSupport
 import Synchronization
 import Testing
 
 @Suite(
     "PostgreSQL ids in commit order",
-    .enabled(
-        if: TestCluster.available,
-        "REWIND_TEST_POSTGRES_URL is not set: run scripts/postgres-cluster.sh start DIR and export the URL it prints"
-    ),
+    .needsPostgres(),
     .serialized
 )
 struct CommitOrderTests {

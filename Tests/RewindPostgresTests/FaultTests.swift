@@ -4,6 +4,7 @@ import PostgresNIO
 import RewindCore
 import RewindPostgres
 import RewindStore
+import RewindTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -85,10 +86,7 @@ struct PostgresConfigurationTests {
 
 @Suite(
     "PostgreSQL faults",
-    .enabled(
-        if: TestCluster.available,
-        "REWIND_TEST_POSTGRES_URL is not set: run scripts/postgres-cluster.sh start DIR and export the URL it prints"
-    ),
+    .needsPostgres(),
     .serialized
 )
 struct PostgresFaultTests {

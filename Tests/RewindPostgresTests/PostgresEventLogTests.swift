@@ -3,15 +3,13 @@ import PostgresNIO
 import RewindCore
 import RewindPostgres
 import RewindStore
+import RewindTestSupport
 import Synchronization
 import Testing
 
 @Suite(
     "PostgreSQL event log",
-    .enabled(
-        if: TestCluster.available,
-        "REWIND_TEST_POSTGRES_URL is not set: run scripts/postgres-cluster.sh start DIR and export the URL it prints"
-    ),
+    .needsPostgres(),
     .serialized
 )
 struct PostgresEventLogTests {

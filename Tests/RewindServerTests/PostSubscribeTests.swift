@@ -17,23 +17,14 @@ import Testing
         path: String = "/v1/events",
         stop: @escaping @Sendable (TestServer.Stream) -> Bool = { _ in false }
     ) async throws -> TestServer.Stream {
-        try await withDeadline(.seconds(30), "POST SSE \(body)") {
-            var request = HTTPClientRequest(url: server.base + path)
-            request.method = .POST
-            request.headers.add(name: "Accept", value: "text/event-stream")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            for (name, value) in headers { request.headers.add(name: name, value: value) }
-            request.body = .bytes(ByteBuffer(string: body))
-            let response = try await server.client.execute(request, timeout: .seconds(3600))
-            var result = TestServer.Stream(status: Int(response.status.code), headers: response.headers, messages: [], parser: SSEParser(), raw: [])
-            for try await chunk in response.body {
-                let bytes = Array(chunk.readableBytesView)
-                result.raw += bytes
-                result.messages += result.parser.feed(bytes)
-                if stop(result) { break }
-            }
-            return result
-        }
+        try await server.sse(
+            path,
+            method: .POST,
+            body: body,
+            headers: [("Content-Type", "application/json")] + headers,
+            timeout: .seconds(30),
+            stop: stop
+        )
     }
 
     /// `POST /v1/events` asking for a JSON page.

@@ -9,13 +9,14 @@ import PostgresNIO
 import RewindCore
 import RewindPostgres
 import RewindStore
+import RewindTestSupport
 import Synchronization
 import Testing
 
 @testable import RewindServer
 
 /// Several servers on one PostgreSQL database, in one process: one service whichever node a client talks to.
-@Suite("Several nodes on one PostgreSQL database", .enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable)))
+@Suite("Several nodes on one PostgreSQL database", .needsPostgres())
 struct SeveralNodesTests {
     /// A node's window of recent events, fed as the server feeds it, while two nodes commit in turns and at once:
     /// it always holds a gap-free run of the log. When this node commits right after another node whose events it

@@ -102,17 +102,22 @@ struct TestServer: Sendable {
         var ids: [Int64] { messages.compactMap { Int64($0.lastEventID) } }
     }
 
-    /// Opens an SSE stream and reads until `stop` says so or the server ends the stream.
+    /// Opens an SSE stream (a GET, or a request with `body`, as `POST /v1/events` takes) and reads until `stop` says
+    /// so or the server ends the stream.
     func sse(
         _ path: String,
+        method: NIOHTTP1.HTTPMethod = .GET,
+        body: String? = nil,
         headers: [(String, String)] = [],
         timeout: Duration = .seconds(60),
         stop: @escaping @Sendable (Stream) -> Bool = { _ in false }
     ) async throws -> Stream {
-        try await withDeadline(timeout, "SSE \(path)") {
+        try await withDeadline(timeout, body.map { "\(method) SSE \(path) \($0)" } ?? "SSE \(path)") {
             var request = HTTPClientRequest(url: base + path)
+            request.method = method
             request.headers.add(name: "Accept", value: "text/event-stream")
             for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let body { request.body = .bytes(ByteBuffer(string: body)) }
             let response = try await client.execute(request, timeout: .seconds(3600))
             var result = Stream(status: Int(response.status.code), headers: response.headers, messages: [], parser: SSEParser(), raw: [])
             for try await chunk in response.body {
@@ -150,7 +155,7 @@ typealias TestFailure = RewindTestSupport.TestFailure
 
 @Suite("PostgreSQL cases of the server suites")
 struct PostgresCasesOfTheServerSuites {
-    @Test(.enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: PostgresTestCluster.unavailable + "; the server suites ran on SQLite only")))
+    @Test(.needsPostgres("the server suites ran on SQLite only"))
     func theServerSuitesRanOnPostgreSQLToo() {
         #expect(Backend.all.contains(.postgres))
     }

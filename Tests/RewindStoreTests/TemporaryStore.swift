@@ -52,13 +52,10 @@ final class TemporaryStore: Sendable {
         case .postgres:
             return try await PostgresTestCluster.withDatabase(prefix: "rewind_store") { url in
                 let store = TemporaryStore(backend: .postgres, location: url)
-                do {
-                    let result = try await body(store)
+                return try await withCleanup {
+                    try await body(store)
+                } cleanup: {
                     await store.stop()
-                    return result
-                } catch {
-                    await store.stop()
-                    throw error
                 }
             }
         }

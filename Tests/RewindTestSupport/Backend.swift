@@ -94,3 +94,12 @@ public struct TestFailure: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension Trait where Self == ConditionTrait {
+    /// Runs a suite or test only when `REWIND_TEST_POSTGRES_URL` names a cluster; without one it is skipped with a
+    /// note saying how to start one, and `consequence` (what the skip leaves untested) when given.
+    public static func needsPostgres(_ consequence: String? = nil) -> Self {
+        let note = [PostgresTestCluster.unavailable, consequence].compactMap { $0 }.joined(separator: "; ")
+        return .enabled(if: PostgresTestCluster.url != nil, Comment(rawValue: note))
+    }
+}

@@ -32,7 +32,7 @@ struct Export: AsyncParsableCommand {
                 handle = FileHandle.standardOutput
             }
             let progress = ProgressBar(label: "exporting", isTerminal: Terminal.standardError)
-            let count = try await withCatalog(database) { catalog in
+            let count = try await LogAccess.withCatalog(database.location) { catalog in
                 try await catalog.export(progress: { progress.update($0, of: $1) }) { handle.write(Data($0.utf8)) }
             }
             progress.finish()

@@ -110,11 +110,11 @@ struct Query: AsyncParsableCommand {
                 events = try await client.events(query)
             } else {
                 if explain {
-                    let plan = try await withCatalog(database) { try await $0.plan(query) }
+                    let plan = try await LogAccess.withCatalog(database.location) { try await $0.plan(query) }
                     Terminal.print(plan.map { $0 + "\n" }.joined())
                     return
                 }
-                events = try await withCatalog(database) { try await $0.events(query) }
+                events = try await LogAccess.withCatalog(database.location) { try await $0.events(query) }
             }
             if timing {
                 let elapsed = ContinuousClock.now - started

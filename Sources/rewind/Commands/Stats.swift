@@ -22,7 +22,7 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let stats = try await withCatalog(database) { try await $0.stats() }
+            let stats = try await LogAccess.withCatalog(database.location) { try await $0.stats() }
             let streams = OutputTable(columns: StreamSummary.columns, rows: stats.streams.map(\.cells))
             switch output.resolved {
             case .json, .ndjson: Terminal.print(stats.json + "\n")

@@ -36,7 +36,7 @@ struct Streams: AsyncParsableCommand {
                 let streams = try await client.streams()
                 table = OutputTable(columns: StreamSummary.serverColumns, rows: streams.map(\.serverCells))
             } else {
-                let streams = try await withCatalog(database) { try await $0.streams(includeDeleted: deleted) }
+                let streams = try await LogAccess.withCatalog(database.location) { try await $0.streams(includeDeleted: deleted) }
                 table = OutputTable(columns: StreamSummary.columns, rows: streams.map(\.cells))
             }
             Terminal.print(table.render(output.resolved, width: Terminal.width))

@@ -40,7 +40,7 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         let report: VerifyReport
         do {
-            report = try await withCatalog(database) { catalog in
+            report = try await LogAccess.withCatalog(database.location) { catalog in
                 let progress = ProgressBar(label: "verifying", isTerminal: Terminal.standardError)
                 let report = try await catalog.verify(integrity: integrity) { progress.update($0, of: $1) }
                 progress.finish()

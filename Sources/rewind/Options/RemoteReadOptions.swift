@@ -1,15 +1,6 @@
 import ArgumentParser
 import Foundation
 import RewindAdmin
-import RewindCore
-import RewindPostgres
-import RewindStore
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// `--server` and `--token` of `query` and `streams`, which read the file unless `--server` names a server to read
 /// through instead. `REWIND_SERVER` is not consulted: a query reads a file unless told otherwise.

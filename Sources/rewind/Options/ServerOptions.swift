@@ -1,15 +1,6 @@
 import ArgumentParser
 import Foundation
 import RewindAdmin
-import RewindCore
-import RewindPostgres
-import RewindStore
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// `--server` and `--token`, defaulting from `REWIND_SERVER` and `REWIND_TOKEN`.
 ///
