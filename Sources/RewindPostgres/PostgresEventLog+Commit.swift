@@ -103,17 +103,7 @@ extension PostgresEventLog {
             case 0:
                 var id = firsts[index]
                 for event in request.events {
-                    committed.append(
-                        Event(
-                            id: id,
-                            stream: stream,
-                            type: event.type.rawValue,
-                            data: event.data,
-                            isJSON: event.isJSON,
-                            time: time,
-                            key: request.idempotencyKey
-                        )
-                    )
+                    committed.append(request.committed(event, id: id, time: time))
                     id += 1
                 }
                 results.append(.success(AppendResult(stream: stream, firstID: firsts[index], lastID: lasts[index], time: time, replayed: false)))

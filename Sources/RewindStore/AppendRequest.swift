@@ -12,3 +12,18 @@ public struct AppendRequest: Sendable {
         self.idempotencyKey = idempotencyKey
     }
 }
+
+extension AppendRequest {
+    /// One of this request's events as committed: with its id and the commit's time.
+    package func committed(_ event: NewEvent, id: Int64, time: Timestamp) -> Event {
+        Event(
+            id: id,
+            stream: stream.rawValue,
+            type: event.type.rawValue,
+            data: event.data,
+            isJSON: event.isJSON,
+            time: time,
+            key: idempotencyKey
+        )
+    }
+}

@@ -171,17 +171,7 @@ public final class EventLog: Sendable {
                     last = nextID
                     nextID += 1
                     if first == 0 { first = last }
-                    committed.append(
-                        Event(
-                            id: last,
-                            stream: stream,
-                            type: event.type.rawValue,
-                            data: event.data,
-                            isJSON: event.isJSON,
-                            time: time,
-                            key: request.idempotencyKey
-                        )
-                    )
+                    committed.append(request.committed(event, id: last, time: time))
                     bytes += Int64(event.data.utf8.count)
                 }
                 if let key = request.idempotencyKey {
