@@ -35,7 +35,11 @@ public final class PostgresCatalog: LogCatalog {
     public static func open(configuration: PostgresStoreConfiguration, logger: Logger, pageSize: Int = 5_000) async throws -> PostgresCatalog {
         let connection: PostgresConnection
         do {
-            connection = try await withDeadline(configuration.timeout, "connecting to PostgreSQL at \(configuration.host):\(configuration.port)") {
+            connection = try await withDeadline(
+                configuration.timeout,
+                "connecting to PostgreSQL at \(configuration.host):\(configuration.port)",
+                discard: { try? await $0.close() }
+            ) {
                 var settings = try PostgresEventLog.connectionSettings(configuration)
                 // A walk may wait on its reader (`export | import`) between pages for longer than the server's idle
                 // limit; a read-only transaction holds no lock a writer waits for, so it may idle.

@@ -128,7 +128,11 @@ extension PostgresEventLog {
     /// One listening connection, from connecting to its failure (or cancellation).
     private func listenOnce(attempt: Int) async throws {
         let settings = try listenerSettings()
-        let connection = try await withDeadline(configuration.timeout, "connecting the listener to PostgreSQL") { [logger] in
+        let connection = try await withDeadline(
+            configuration.timeout,
+            "connecting the listener to PostgreSQL",
+            discard: { try? await $0.close() }
+        ) { [logger] in
             try await PostgresConnection.connect(configuration: settings, id: attempt, logger: logger)
         }
         defer { Task { [connection] in try? await connection.close() } }

@@ -218,11 +218,14 @@ struct NoConnection: Error, CustomStringConvertible {
 /// Runs `body` but answers within `limit`: past it, throws `StoreError.unavailable` and leaves the body to end
 /// on its own (the driver's queries do not stop on cancellation; a connection lease does). This is what keeps an
 /// unreachable or stalled server from hanging a request: the pool waits for a connection as long as it is asked to.
-/// With `lease`, it also fails with `NoConnection` when the flag is not set by `lease.limit`.
+/// With `lease`, it also fails with `NoConnection` when the flag is not set by `lease.limit`. A value the body
+/// returns after the caller was answered (timed out or cancelled) goes to `discard`: a connection opened too late
+/// must still be closed.
 func withDeadline<T: Sendable>(
     _ limit: Duration,
     _ what: @autoclosure () -> String,
     lease: (limit: Duration, flag: LeaseFlag)? = nil,
+    discard: (@Sendable (T) async -> Void)? = nil,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let timeoutMessage = what()
@@ -233,7 +236,11 @@ func withDeadline<T: Sendable>(
             let work = Task {
                 let result: Result<T, any Error>
                 do { result = .success(try await body()) } catch { result = .failure(error) }
-                if race.finish(result) { race.tasks.withLock { $0.timer }?.cancel() }
+                if race.finish(result) {
+                    race.tasks.withLock { $0.timer }?.cancel()
+                } else if case .success(let late) = result, let discard {
+                    await discard(late)
+                }
             }
             let timer = Task {
                 var waited = Duration.zero
