@@ -159,8 +159,10 @@ private final class Writer: Sendable {
     /// queued before the next, so they queue in that order. Returns the task of `first`.
     @discardableResult
     func holdCommit(of first: Int, queueing others: [Int]) async throws -> Task<Void, Never> {
+        // Counted before submitting: the commit may start before the next line runs.
+        let started = held.batches.count
         let leader = submit(first)
-        try await held.startedCount(held.batches.count + 1)
+        try await held.startedCount(started + 1)
         for n in others {
             let queued = committer.waitingCount + 1
             submit(n)
