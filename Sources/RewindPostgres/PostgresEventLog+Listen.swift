@@ -186,8 +186,6 @@ extension PostgresEventLog {
     /// The pool's settings for one connection of its own, named `rewind-listener` in `pg_stat_activity`.
     private func listenerSettings() throws -> PostgresConnection.Configuration {
         var settings = try Self.connectionSettings(configuration)
-        let seconds = configuration.timeout.components.seconds
-        settings.options.connectTimeout = .nanoseconds(max(1, seconds) * 1_000_000_000)
         settings.options.additionalStartupParameters = Self.sessionSettings(configuration).map { name, value in
             name == "application_name" ? (name, "rewind-listener") : (name, value)
         }

@@ -166,7 +166,8 @@ public final class PostgresEventLog: EventStore {
             database: configuration.database,
             tls: try connectionTLS(configuration.sslMode)
         )
-        settings.options.connectTimeout = .nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000)
+        // The URL's connect_timeout is whole seconds; a timeout set in code under one second still gets one.
+        settings.options.connectTimeout = .seconds(max(1, configuration.timeout.components.seconds))
         return settings
     }
 
