@@ -16,24 +16,25 @@ extension PostgresEventLog {
         var events: [Event]
     }
 
-    /// Where this process's last commit left the head: what the next commit chains its hashes from, if no one else
+    /// Where this log's last commit left the head: what the next commit chains its hashes from, if no one else
     /// committed in between (another node, an import). Only a hint: `rewind_commit` uses the hashes sent with a
     /// commit only after checking the head row still holds this head and tip, and chains them itself otherwise.
-    /// One slot for the process (a server opens one log); `sender` tells whose commit left it.
     struct ChainHint: Sendable {
-        var sender: String
         var head: Int64
         var tip: [UInt8]
         var time: Int64
     }
 
-    static let chainHint = Mutex<ChainHint?>(nil)
+    /// A log's `ChainHint`, held where the commit's task can reach it.
+    final class ChainHintSlot: Sendable {
+        let value = Mutex<ChainHint?>(nil)
+    }
 
     /// One group commit: a single call of `rewind_commit` (migration 0003), which locks the head row, looks up
     /// idempotency keys and tombstones, gives out ids, writes the events, keys, stream counters and head, and
     /// notifies the other nodes, all on the server. Between the caller's BEGIN and COMMIT that is one round trip
     /// instead of four, with the head row locked for that one statement. The audit hashes are chained here, from
-    /// where this process's last commit left the head (`chainHint`), before the call and outside the lock's hold:
+    /// where this log's last commit left the head (`hint`), before the call and outside the lock's hold:
     /// Swift's SHA-256 costs a fraction of PL/pgSQL's per event. When the hint turns out wrong (another node
     /// committed, a request is replayed or refused), the function chains the hashes itself; the result is the same
     /// chain either way. Results and the events committed are rebuilt here from the ids and times it returns.
@@ -41,6 +42,7 @@ extension PostgresEventLog {
         _ requests: [AppendRequest],
         window: Int64,
         listener: CommitListener,
+        hint chainHint: ChainHintSlot,
         _ connection: PostgresConnection,
         _ logger: Logger
     ) async throws
@@ -49,9 +51,9 @@ extension PostgresEventLog {
         var batch = Batch()
         for request in requests { batch.append(request) }
         var proposed = Timestamp.now().microseconds
-        var expected = ChainHint(sender: listener.sender, head: -1, tip: [], time: 0)
+        var expected = ChainHint(head: -1, tip: [], time: 0)
         var hashes: [ByteBuffer] = []
-        if let hint = chainHint.withLock({ $0 }), hint.sender == listener.sender {
+        if let hint = chainHint.value.withLock({ $0 }) {
             expected = hint
             proposed = max(proposed, hint.time)
             hashes.reserveCapacity(batch.types.count)
@@ -93,7 +95,7 @@ extension PostgresEventLog {
         let newHead = max(previousHead, lasts.enumerated().filter { kinds[$0.offset] == 0 }.map(\.element).max() ?? previousHead)
         // Set before COMMIT: if the commit fails after all, the function finds the head row other than hinted and
         // chains the next commit's hashes itself.
-        chainHint.withLock { $0 = ChainHint(sender: listener.sender, head: newHead, tip: Array(newTip.readableBytesView), time: commitTime) }
+        chainHint.value.withLock { $0 = ChainHint(head: newHead, tip: Array(newTip.readableBytesView), time: commitTime) }
         var results: [Result<AppendResult, StoreError>] = []
         results.reserveCapacity(requests.count)
         var committed: [Event] = []

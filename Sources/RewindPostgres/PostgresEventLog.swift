@@ -54,6 +54,8 @@ public final class PostgresEventLog: EventStore {
     private let writer: GroupCommitter<AppendRequest, AppendResult>
     /// Told about every commit of this process and, from `catchUp`, of other nodes' newest events (`onCommit`).
     let commitObserver = Mutex<CommitObserver?>(nil)
+    /// Where this log's last commit left the head, for chaining the next commit's hashes (`+Commit.swift`).
+    let chainHint = ChainHintSlot()
     /// Why the last commit failed, until a commit or a probe succeeds (see `checkWritable`).
     let writeFailure = Mutex<String?>(nil)
 
@@ -270,10 +272,10 @@ public final class PostgresEventLog: EventStore {
         let window = configuration.idempotencyWindow.microseconds
         // Runs in a task of its own already (see `GroupCommitter`), so a leader's cancelled caller does not stop it.
         let (timeout, leaseLimit) = (configuration.timeout, configuration.leaseTimeout)
-        let committed = try await reachability.guarded(within: timeout) { [client, logger, listener] in
+        let committed = try await reachability.guarded(within: timeout) { [client, logger, listener, chainHint] in
             try await withPooledConnection(client, within: timeout, leaseWithin: leaseLimit, "a commit") { connection in
                 try await Self.transaction(connection, logger) { connection in
-                    try await Self.commit(requests, window: window, listener: listener, connection, logger)
+                    try await Self.commit(requests, window: window, listener: listener, hint: chainHint, connection, logger)
                 }
             }
         }
