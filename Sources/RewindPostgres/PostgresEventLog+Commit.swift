@@ -30,7 +30,7 @@ extension PostgresEventLog {
         let value = Mutex<ChainHint?>(nil)
     }
 
-    /// One group commit: a single call of `rewind_commit` (migration 0003), which locks the head row, looks up
+    /// One group commit: a single call of `rewind_commit` (migrations 0003 and 0004), which locks the head row, looks up
     /// idempotency keys and tombstones, gives out ids, writes the events, keys, stream counters and head, and
     /// notifies the other nodes, all on the server. Between the caller's BEGIN and COMMIT that is one round trip
     /// instead of four, with the head row locked for that one statement. The audit hashes are chained here, from
@@ -79,7 +79,8 @@ extension PostgresEventLog {
                 """
                 SELECT previous_head, commit_time, kinds, first_ids, last_ids, times, new_tip FROM rewind_commit(
                     \(proposed), \(window), \(batch.streams)::text[], \(batch.keys)::text[],
-                    \(batch.keyed)::bool[], \(batch.counts)::int4[], \(batch.types)::text[], \(batch.datas)::bytea[],
+                    \(batch.keyed)::bool[], \(batch.counts)::int4[], \(batch.bytes)::int8[], \(batch.eventStreams)::text[],
+                    \(batch.eventKeys)::text[], \(batch.types)::text[], \(batch.datas)::bytea[],
                     \(batch.jsons)::bool[], \(CommitListener.channel), \(listener.sender),
                     \(expected.head), \(ByteBuffer(bytes: expected.tip)), \(hashes)::bytea[])
                 """,
@@ -126,26 +127,38 @@ extension PostgresEventLog {
     }
 
     /// The requests of a commit as the arrays `rewind_commit` takes: one element per request, then one per event
-    /// of all requests in order.
+    /// of all requests in order. Each event carries its request's stream and key (`""` when unkeyed; a key is never
+    /// empty) so that the usual batch goes into the table with one INSERT from these arrays.
     private struct Batch {
         var streams: [String] = []
         var keys: [String] = []
         var keyed: [Bool] = []
         var counts: [Int32] = []
+        var bytes: [Int64] = []
+        var eventStreams: [String] = []
+        var eventKeys: [String] = []
         var types: [String] = []
         var datas: [ByteBuffer] = []
         var jsons: [Bool] = []
 
         mutating func append(_ request: AppendRequest) {
-            streams.append(request.stream.rawValue)
-            keys.append(request.idempotencyKey ?? "")
+            let stream = request.stream.rawValue
+            let key = request.idempotencyKey ?? ""
+            streams.append(stream)
+            keys.append(key)
             keyed.append(request.idempotencyKey != nil)
             counts.append(Int32(request.events.count))
+            var total: Int64 = 0
             for event in request.events {
+                let data = ByteBuffer(string: event.data)
+                total += Int64(data.readableBytes)
+                eventStreams.append(stream)
+                eventKeys.append(key)
                 types.append(event.type.rawValue)
-                datas.append(ByteBuffer(string: event.data))
+                datas.append(data)
                 jsons.append(event.isJSON)
             }
+            bytes.append(total)
         }
     }
 }

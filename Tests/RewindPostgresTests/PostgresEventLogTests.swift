@@ -226,7 +226,7 @@ struct PostgresEventLogTests {
                 for try await head in group { #expect(head == 0) }
             }
             let applied = try await database.query("SELECT name FROM rewind_migrations ORDER BY name", as: String.self)
-            #expect(applied == ["0001_event_log", "0002_maintenance_record", "0003_commit_function"])
+            #expect(applied == ["0001_event_log", "0002_maintenance_record", "0003_commit_function", "0004_set_based_commit"])
         }
     }
 }
