@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the Markdown table of a Rewind-versus-Nchan benchmark from its JSON lines.
 
-Usage: scripts/bench-table.py [--note TEXT]... RESULTS.jsonl
+Usage: scripts/bench-table.py [--backend sqlite|postgres] [--note TEXT]... RESULTS.jsonl
 
 Each line is one `rewind bench ... --json` object with "server" ("rewind" or "nchan") and "rep" added (and
 "workload", the harness's name for the run; without it the workload is named from the object's own fields).
@@ -43,6 +43,8 @@ METRICS = {
         ("disconnects", ("disconnects",), 1, "", "lower"),
         ("server RSS after", ("server_rss_kb_after",), 1 / 1024, "MiB", "lower"),
         ("server RSS max", ("server_rss_kb_max",), 1 / 1024, "MiB", "lower"),
+        ("server CPU", ("server_cpu_seconds",), 1, "s", "lower"),
+        ("server CPU per delivery", ("server_cpu_us_per_delivery",), 1, "µs", "lower"),
         ("client CPU", ("client_cpu_seconds",), 1, "s", ""),
     ],
     "replay": [
@@ -50,6 +52,10 @@ METRICS = {
         ("MB/s", ("mb_per_second",), 1, "", "higher"),
         ("seconds", ("seconds",), 1, "s", "lower"),
         ("received", ("received",), 1, "", ""),
+        # The sqlite3 shell reading the same rows of the same file to /dev/null (SQLite runs only), and Rewind's
+        # events/s divided by the shell's in the same run.
+        ("sqlite3 shell events/s", ("sqlite3_shell_events_per_second",), 1, "", "higher"),
+        ("Rewind / sqlite3 shell", ("replay_vs_sqlite3_shell",), 1, "×", "higher"),
     ],
     "idle": [
         ("RSS per connection", ("rss_kb_per_connection",), 1, "KiB", "lower"),
@@ -156,6 +162,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", help="the JSON lines file")
     parser.add_argument("--note", action="append", default=[], help="a line for the header (repeatable)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite", help="Rewind's log in the runs")
     args = parser.parse_args()
 
     records, failed, unreadable = [], [], 0
@@ -200,7 +207,9 @@ def main():
     print()
     print(f"- Machine: {machine()}")
     print(f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
-    print("- Rewind: durable (SQLite WAL, synchronous=NORMAL); Nchan: in-memory only")
+    durable = ("PostgreSQL, fsync on, synchronous_commit on" if args.backend == "postgres"
+               else "SQLite WAL, synchronous=NORMAL")
+    print(f"- Rewind: durable ({durable}); Nchan: in-memory only")
     runs_text = f"{most_reps} run{'' if most_reps == 1 else 's'}"
     if len(rep_counts) > 1:
         runs_text += " (fewer where marked)"

@@ -73,6 +73,9 @@ extension Bench {
                 }.get()
             )
         }
+        // The server's CPU from the first publish until every subscriber has everything: what publishing and
+        // delivering cost it, without connecting the subscribers.
+        let serverCPUBefore = options.serverPID.flatMap(ProcessStats.cpuSeconds(pid:))
         try await loop.submit { state.start() }.get()
         let pacer = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
             for handler in publisherBox.handlers { handler.value.sendIfDue() }
@@ -83,6 +86,7 @@ extension Bench {
         }
         pacer.cancel()
         let rssAfterPublishing = options.serverPID.flatMap(ProcessStats.residentKilobytes)
+        let serverCPUAfterPublishing = options.serverPID.flatMap(ProcessStats.cpuSeconds(pid:))
         // Let the slow subscribers go at full speed, then wait for everyone to have everything.
         pacing.cancel()
         for channel in slowChannels {
@@ -95,6 +99,7 @@ extension Bench {
             if let pid = options.serverPID, let rss = ProcessStats.residentKilobytes(pid: pid) { maxRSS = max(maxRSS, rss) }
         }
         let rssAfter = options.serverPID.flatMap(ProcessStats.residentKilobytes)
+        let serverCPUAfter = options.serverPID.flatMap(ProcessStats.cpuSeconds(pid:))
         let report = try await loop.submit {
             let published = state.published
             let seconds = Double(max(state.lastDelivery, state.deadline) - state.started) / 1e9
@@ -120,6 +125,14 @@ extension Bench {
             if let rssAfterPublishing { report.add("server_rss_kb_end_of_publishing", rssAfterPublishing) }
             if let rssAfter { report.add("server_rss_kb_after", rssAfter) }
             if options.serverPID != nil { report.add("server_rss_kb_max", maxRSS) }
+            if let serverCPUBefore, let serverCPUAfterPublishing, let serverCPUAfter {
+                // Deliveries go on after the last publish while subscribers catch up, so the CPU per delivery
+                // counts until the end of that drain; the publishing phase alone is reported beside it.
+                let serverCPU = serverCPUAfter - serverCPUBefore
+                report.add("server_cpu_seconds", serverCPU)
+                report.add("server_cpu_seconds_publishing", serverCPUAfterPublishing - serverCPUBefore)
+                if state.deliveries > 0 { report.add("server_cpu_us_per_delivery", serverCPU / Double(state.deliveries) * 1e6) }
+            }
             report.add("client_cpu_seconds", ProcessStats.cpuSeconds() - cpuBefore)
             return report
         }.get()

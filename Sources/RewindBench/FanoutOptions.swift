@@ -10,7 +10,8 @@ public struct FanoutOptions: Sendable {
     public var duration: Duration
     public var eventSize: Int
     public var stream: String
-    /// The server's process id, to report its resident memory.
+    /// The server's process id, to report its resident memory and the CPU it spends per delivery (`/proc/PID/stat`:
+    /// give the process that does the work, e.g. nginx's worker, not its master).
     public var serverPID: Int32?
     /// Publishing connections, each with one request in flight. Events of one connection are committed in the
     /// order it sent them, which is what each subscriber checks; several are needed when commits are slower than

@@ -122,8 +122,9 @@ struct Bench: AsyncParsableCommand {
             usage: "rewind bench fanout [<options>]",
             discussion: """
                 Every subscriber checks that it received every event once and in order; the report gives the latency \
-                from publish to receipt, the publish requests' latency (request to answer), and the server's memory \
-                with --server-pid.
+                from publish to receipt, the publish requests' latency (request to answer), and with --server-pid the \
+                server's memory and its CPU seconds (user + system, from the first publish until every subscriber \
+                has everything) per delivery.
 
                 Examples:
                   rewind bench fanout --subscribers 1000 --rate 1000 --duration 20
@@ -136,7 +137,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Seconds of publishing.") var duration = 10.0
         @Option(help: "Publishing connections, each with one request in flight.") var publishers = 1
         @Option(help: "Subscribers that read one small chunk a second while publishing goes on.") var slowSubscribers = 0
-        @Option(help: "The server's process id, to report its memory.") var serverPID: Int32?
+        @Option(help: "The server's process id, to report its memory and its CPU per delivery.") var serverPID: Int32?
         @Option(help: "Seconds subscribers may take after publishing ends to receive everything.") var drainTimeout = 120.0
 
         func run() async throws {
