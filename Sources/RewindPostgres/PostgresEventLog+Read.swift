@@ -50,9 +50,10 @@ extension PostgresEventLog {
     /// bytes, valid only during the call, instead of building `Event`s. The summary also carries the pruning
     /// horizon of the streams read, from the same snapshot.
     ///
-    /// The page comes back as one row holding one `bytea` that packs every event (see `packedPageQuery`): decoding
-    /// a row per event through PostgresNIO (its row iterator, a cell per column, a buffer per cell) cost more than
-    /// PostgreSQL's reading the page, and was the top of a replay's profile; walking one buffer costs next to nothing.
+    /// The page comes back as one row holding three arrays, the events' ids, types and data (see
+    /// `packedPageQuery`): decoding a row per event through PostgresNIO (its row iterator, a cell per column, a
+    /// buffer per cell) cost more than PostgreSQL's reading the page, and was the top of a replay's profile; walking
+    /// the arrays' binary form costs next to nothing.
     public func scan<Output: Sendable>(
         _ query: ReadQuery,
         into output: Output,
@@ -60,49 +61,99 @@ extension PostgresEventLog {
     ) async throws -> (output: Output, page: PageSummary) {
         try await withConnection("a read") { connection, logger in
             var output = output
-            let (head, prunedThrough, count, firstID, lastID, packed) = try await Self.single(
-                connection.query(Self.packedPageQuery(query), logger: logger),
-                (Int64, Int64, Int64, Int64?, Int64?, ByteBuffer?).self
-            )
-            if let packed {
-                try Self.unpack(packed, expecting: Int(count)) { event in visit(&output, event) }
+            let rows = try await connection.query(Self.packedPageQuery(query), logger: logger)
+            var summary: (head: Int64, prunedThrough: Int64, count: Int64, firstID: Int64?, lastID: Int64?)?
+            for try await row in rows where summary == nil {
+                var cells = row.makeIterator()
+                summary = (
+                    try cells.next()!.decode(Int64.self), try cells.next()!.decode(Int64.self), try cells.next()!.decode(Int64.self),
+                    try cells.next()!.decode(Int64?.self), try cells.next()!.decode(Int64?.self)
+                )
+                let (ids, types, datas) = (cells.next()!.bytes, cells.next()!.bytes, cells.next()!.bytes)
+                if let ids, let types, let datas, summary!.count > 0 {
+                    try Self.unpack(ids: ids, types: types, datas: datas, expecting: Int(summary!.count)) { event in visit(&output, event) }
+                }
             }
-            let events = Int(count)
-            let scanned = Self.scannedThrough(query, count: events, lastID: lastID, head: head)
-            return (output, PageSummary(count: events, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
+            guard let summary else { throw StoreError.unavailable("a page read from PostgreSQL returned no row") }
+            let events = Int(summary.count)
+            let scanned = Self.scannedThrough(query, count: events, lastID: summary.lastID, head: summary.head)
+            return (
+                output,
+                PageSummary(
+                    count: events,
+                    firstID: summary.firstID,
+                    scannedThrough: scanned,
+                    head: summary.head,
+                    prunedThrough: summary.prunedThrough
+                )
+            )
         }
     }
 
-    /// Walks a page packed by `packedPageQuery`: per event, its id (8 bytes), its type's length (4 bytes) and UTF-8
-    /// bytes, its data's length (4 bytes) and bytes, integers big-endian. Throws if the bytes do not hold exactly
-    /// `count` whole events.
-    static func unpack(_ packed: ByteBuffer, expecting count: Int, _ visit: (RawEvent) -> Void) throws {
-        let found: Int? = packed.withUnsafeReadableBytes { raw -> Int? in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            var offset = 0
-            var found = 0
-            func integer(_ size: Int) -> Int64? {
-                guard bytes.count - offset >= size else { return nil }
-                var value: Int64 = 0
-                for index in offset..<offset + size { value = value << 8 | Int64(bytes[index]) }
-                if size == 4 { value = Int64(Int32(truncatingIfNeeded: value)) }
-                offset += size
-                return value
+    /// Walks a page's three arrays in PostgreSQL's binary form (a one-dimensional array: its dimension count, a
+    /// null flag, the element type, the length and lower bound, then per element its length and bytes, integers
+    /// big-endian) in step: the ids (`int8`), the types (`text`, UTF-8) and the data (`bytea`). Throws unless each
+    /// holds exactly `count` elements, none NULL, and the ids ascend.
+    static func unpack(ids: ByteBuffer, types: ByteBuffer, datas: ByteBuffer, expecting count: Int, _ visit: (RawEvent) -> Void) throws {
+        let complete: Bool = ids.withUnsafeReadableBytes { idBytes in
+            types.withUnsafeReadableBytes { typeBytes in
+                datas.withUnsafeReadableBytes { dataBytes in
+                    var id = BinaryArray(idBytes.bindMemory(to: UInt8.self))
+                    var type = BinaryArray(typeBytes.bindMemory(to: UInt8.self))
+                    var data = BinaryArray(dataBytes.bindMemory(to: UInt8.self))
+                    guard id.start(count: count), type.start(count: count), data.start(count: count) else { return false }
+                    var previous = Int64.min
+                    for _ in 0..<count {
+                        guard let idElement = id.next(), idElement.count == 8, let typeElement = type.next(), let dataElement = data.next()
+                        else { return false }
+                        let eventID = Int64(bitPattern: BinaryArray.integer(idElement))
+                        guard eventID > previous else { return false }
+                        previous = eventID
+                        visit(RawEvent(id: eventID, type: typeElement, data: dataElement))
+                    }
+                    return id.atEnd && type.atEnd && data.atEnd
+                }
             }
-            func slice() -> UnsafeBufferPointer<UInt8>? {
-                guard let length = integer(4), length >= 0, bytes.count - offset >= Int(length) else { return nil }
-                defer { offset += Int(length) }
-                return UnsafeBufferPointer(rebasing: bytes[offset..<offset + Int(length)])
-            }
-            while offset < bytes.count {
-                guard let id = integer(8), let type = slice(), let data = slice() else { return nil }
-                visit(RawEvent(id: id, type: type, data: data))
-                found += 1
-            }
-            return found
         }
-        guard let found, found == count else {
-            throw StoreError.unavailable("a page read from PostgreSQL was malformed: expected \(count) events")
+        guard complete else {
+            throw StoreError.unavailable("a page read from PostgreSQL was malformed: expected \(count) events in id order")
+        }
+    }
+
+    /// A reader of one one-dimensional array in PostgreSQL's binary form.
+    private struct BinaryArray {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var offset = 0
+
+        init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        var atEnd: Bool { offset == bytes.count }
+
+        static func integer(_ slice: UnsafeBufferPointer<UInt8>) -> UInt64 {
+            slice.reduce(0) { $0 << 8 | UInt64($1) }
+        }
+
+        private mutating func take(_ size: Int) -> UnsafeBufferPointer<UInt8>? {
+            guard size >= 0, bytes.count - offset >= size else { return nil }
+            defer { offset += size }
+            return UnsafeBufferPointer(rebasing: bytes[offset..<offset + size])
+        }
+
+        private mutating func int32() -> Int32? {
+            take(4).map { Int32(truncatingIfNeeded: Self.integer($0)) }
+        }
+
+        /// Reads the header: one dimension of `count` elements.
+        mutating func start(count: Int) -> Bool {
+            guard let dimensions = int32(), dimensions == 1, int32() != nil, int32() != nil, let length = int32(), int32() != nil
+            else { return false }
+            return Int(length) == count
+        }
+
+        /// The next element's bytes; nil for a NULL or past the end.
+        mutating func next() -> UnsafeBufferPointer<UInt8>? {
+            guard let length = int32(), length >= 0 else { return nil }
+            return take(Int(length))
         }
     }
 
@@ -143,22 +194,27 @@ extension PostgresEventLog {
     }
 
     /// A page for `scan`, as one row from one snapshot: the head, the pruning horizon of the streams read, how many
-    /// events the page holds, its first and last id, and the events packed into one `bytea` in id order, each as its
-    /// id, its type's length and UTF-8 bytes, its data's length and bytes (`int8send`, `int4send`: big-endian). The
-    /// events are the ones `pageQuery` selects, read the same way (the index in id order, stopped by the limit).
+    /// events the page holds, its first and last id, and the events' ids, types and data as three arrays in id
+    /// order (NULL for an empty page). The events are the ones `pageQuery` selects, read the same way (the index in
+    /// id order, stopped by the limit). `array_agg` costs PostgreSQL less than half of concatenating the events
+    /// into one `bytea` (0.6 against 1.4 ms for a page of 1 000 in `EXPLAIN ANALYZE`), and the arrays' binary form
+    /// is as easy to walk. The aggregates take the rows in the order the sorted subquery hands them over, which is
+    /// what PostgreSQL does for a plain aggregate over it; an `ORDER BY` in each aggregate would sort the page three
+    /// more times (1.5 ms). `unpack` checks that the ids ascend, so a plan that ever reordered them fails the read
+    /// instead of sending events out of order.
     static func packedPageQuery(_ query: ReadQuery) -> PostgresQuery {
         var builder = QueryBuilder()
         let (conditions, limit) = pageConditions(query, &builder)
         var where_ = ""
         if let streams = streamCondition(query.filter, column: "name", &builder) { where_ = " WHERE " + streams }
         builder.sql = """
-            SELECT h.head, (SELECT coalesce(max(pruned_through), 0) FROM streams\(where_)), e.count, e.first_id, e.last_id, e.packed
+            SELECT h.head, (SELECT coalesce(max(pruned_through), 0) FROM streams\(where_)), e.count, e.first_id, e.last_id,
+                e.ids, e.types, e.datas
             FROM log_head AS h CROSS JOIN LATERAL (
                 SELECT count(*) AS count, min(p.id) AS first_id, max(p.id) AS last_id,
-                    string_agg(int8send(p.id) || int4send(octet_length(p.type)) || p.type || int4send(octet_length(p.data)) || p.data,
-                        ''::bytea ORDER BY p.id) AS packed
+                    array_agg(p.id) AS ids, array_agg(p.type) AS types, array_agg(p.data) AS datas
                 FROM (
-                    SELECT id, convert_to(type, 'UTF8') AS type, data FROM events
+                    SELECT id, type, data FROM events
                     WHERE \(conditions)
                     ORDER BY id LIMIT \(limit)) AS p) AS e
             """
