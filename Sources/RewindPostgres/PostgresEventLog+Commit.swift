@@ -38,42 +38,9 @@ extension PostgresEventLog {
     /// Swift's SHA-256 costs a fraction of PL/pgSQL's per event. When the hint turns out wrong (another node
     /// committed, a request is replayed or refused), the function chains the hashes itself; the result is the same
     /// chain either way. Results and the events committed are rebuilt here from the ids and times it returns.
-    static func commit(
-        _ requests: [AppendRequest],
-        window: Int64,
-        listener: CommitListener,
-        hint chainHint: ChainHintSlot,
-        _ connection: PostgresConnection,
-        _ logger: Logger
-    ) async throws
-        -> Committed
-    {
-        var batch = Batch()
-        for request in requests { batch.append(request) }
-        var proposed = Timestamp.now().microseconds
-        var expected = ChainHint(head: -1, tip: [], time: 0)
-        var hashes: [ByteBuffer] = []
-        if let hint = chainHint.value.withLock({ $0 }) {
-            expected = hint
-            proposed = max(proposed, hint.time)
-            hashes.reserveCapacity(batch.types.count)
-            var tip = hint.tip
-            var id = hint.head
-            for request in requests {
-                for event in request.events {
-                    id += 1
-                    tip = ChainHash.hash(
-                        previous: tip,
-                        id: id,
-                        stream: request.stream.rawValue,
-                        type: event.type.rawValue,
-                        time: proposed,
-                        data: event.data
-                    )
-                    hashes.append(ByteBuffer(bytes: tip))
-                }
-            }
-        }
+    static func commit(_ prepared: PreparedCommit, _ connection: PostgresConnection, _ logger: Logger) async throws -> Committed {
+        let (requests, batch, proposed, expected, hashes) = (prepared.requests, prepared.batch, prepared.proposed, prepared.expected, prepared.hashes)
+        let (window, listener, chainHint) = (prepared.window, prepared.listener, prepared.hint)
         let (previousHead, commitTime, kinds, firsts, lasts, times, newTip) = try await single(
             connection.query(
                 """
@@ -126,10 +93,52 @@ extension PostgresEventLog {
         return Committed(results: results, previousHead: previousHead, events: committed)
     }
 
+    /// A group commit's arguments, made before a connection is taken: the arrays and the hashes chained in Swift
+    /// (one SHA-256 per event) cost milliseconds for a large batch, which need not be spent inside the transaction.
+    struct PreparedCommit: Sendable {
+        var requests: [AppendRequest]
+        fileprivate var batch = Batch()
+        var proposed: Int64
+        var expected = ChainHint(head: -1, tip: [], time: 0)
+        var hashes: [ByteBuffer] = []
+        var window: Int64
+        var listener: CommitListener
+        var hint: ChainHintSlot
+
+        init(_ requests: [AppendRequest], window: Int64, listener: CommitListener, hint chainHint: ChainHintSlot) {
+            self.requests = requests
+            self.window = window
+            self.listener = listener
+            self.hint = chainHint
+            for request in requests { batch.append(request) }
+            proposed = Timestamp.now().microseconds
+            guard let hint = chainHint.value.withLock({ $0 }) else { return }
+            expected = hint
+            proposed = max(proposed, hint.time)
+            hashes.reserveCapacity(batch.types.count)
+            var tip = hint.tip
+            var id = hint.head
+            for request in requests {
+                for event in request.events {
+                    id += 1
+                    tip = ChainHash.hash(
+                        previous: tip,
+                        id: id,
+                        stream: request.stream.rawValue,
+                        type: event.type.rawValue,
+                        time: proposed,
+                        data: event.data
+                    )
+                    hashes.append(ByteBuffer(bytes: tip))
+                }
+            }
+        }
+    }
+
     /// The requests of a commit as the arrays `rewind_commit` takes: one element per request, then one per event
     /// of all requests in order. Each event carries its request's stream and key (`""` when unkeyed; a key is never
     /// empty) so that the usual batch goes into the table with one INSERT from these arrays.
-    private struct Batch {
+    fileprivate struct Batch: Sendable {
         var streams: [String] = []
         var keys: [String] = []
         var keyed: [Bool] = []

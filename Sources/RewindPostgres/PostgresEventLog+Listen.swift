@@ -166,19 +166,24 @@ extension PostgresEventLog {
         }
     }
 
-    /// A commit's notification: catches up unless this process has already seen that head, and measures how long
-    /// the commit took to reach this node when another node made it.
+    /// Another node's commit: catches up unless this process has already seen that head, and measures how long the
+    /// commit took to reach this node.
+    ///
+    /// This log's own notifications are not news: its commit path announces each commit as soon as `COMMIT`
+    /// returned, with the events in hand. The notification often arrives first (PostgreSQL sends it at commit,
+    /// before the answer to `COMMIT` is read), and catching up then would read the page of events the commit path
+    /// is about to hand over anyway: a read per commit, on another connection, for nothing. Should a commit's answer
+    /// be lost after PostgreSQL committed it, the head poll finds the commit.
     private func heard(_ payload: String) async {
-        guard let (head, time, sender) = CommitListener.parse(payload), head > commits.head else { return }
+        guard let (head, time, sender) = CommitListener.parse(payload), sender != listener.sender, head > commits.head
+        else { return }
         do {
             try await catchUp()
         } catch {
             return
         }
-        if sender != listener.sender {
-            let lag = Timestamp.now().microseconds - time
-            listener.lag.recordNanoseconds(max(0, lag) * 1000)
-        }
+        let lag = Timestamp.now().microseconds - time
+        listener.lag.recordNanoseconds(max(0, lag) * 1000)
     }
 
     static var listenerChannel: String { CommitListener.channel }

@@ -272,11 +272,10 @@ public final class PostgresEventLog: EventStore {
         let window = configuration.idempotencyWindow.microseconds
         // Runs in a task of its own already (see `GroupCommitter`), so a leader's cancelled caller does not stop it.
         let (timeout, leaseLimit) = (configuration.timeout, configuration.leaseTimeout)
-        let committed = try await reachability.guarded(within: timeout) { [client, logger, listener, chainHint] in
+        let prepared = PreparedCommit(requests, window: window, listener: listener, hint: chainHint)
+        let committed = try await reachability.guarded(within: timeout) { [client, logger] in
             try await withPooledConnection(client, within: timeout, leaseWithin: leaseLimit, "a commit") { connection in
-                try await Self.transaction(connection, logger) { connection in
-                    try await Self.commit(requests, window: window, listener: listener, hint: chainHint, connection, logger)
-                }
+                try await Self.transaction(connection, logger) { connection in try await Self.commit(prepared, connection, logger) }
             }
         }
         writeFailure.withLock { $0 = nil }
