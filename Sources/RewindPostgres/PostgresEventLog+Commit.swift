@@ -45,11 +45,9 @@ extension PostgresEventLog {
             connection.query(
                 """
                 SELECT previous_head, commit_time, kinds, first_ids, last_ids, times, new_tip FROM rewind_commit(
-                    \(proposed), \(window), \(batch.streams)::text[], \(batch.keys)::text[],
-                    \(batch.keyed)::bool[], \(batch.counts)::int4[], \(batch.bytes)::int8[], \(batch.eventStreams)::text[],
-                    \(batch.eventKeys)::text[], \(batch.types)::text[], \(batch.datas)::bytea[],
-                    \(batch.jsons)::bool[], \(CommitListener.channel), \(listener.sender),
-                    \(expected.head), \(ByteBuffer(bytes: expected.tip)), \(hashes)::bytea[])
+                    \(proposed), \(window), \(batch.streams), \(batch.keys), \(batch.keyed), \(batch.counts),
+                    \(batch.bytes), \(batch.eventStreams), \(batch.eventKeys), \(batch.types), \(batch.datas), \(batch.jsons), \(CommitListener.channel), \(listener.sender),
+                    \(expected.head), \(ByteBuffer(bytes: expected.tip)), \(hashes))
                 """,
                 logger: logger
             ),
@@ -100,7 +98,7 @@ extension PostgresEventLog {
         fileprivate var batch = Batch()
         var proposed: Int64
         var expected = ChainHint(head: -1, tip: [], time: 0)
-        var hashes: [ByteBuffer] = []
+        var hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: 0)
         var window: Int64
         var listener: CommitListener
         var hint: ChainHintSlot
@@ -115,7 +113,7 @@ extension PostgresEventLog {
             guard let hint = chainHint.value.withLock({ $0 }) else { return }
             expected = hint
             proposed = max(proposed, hint.time)
-            hashes.reserveCapacity(batch.types.count)
+            hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: batch.events * 36)
             var tip = hint.tip
             var id = hint.head
             for request in requests {
@@ -129,7 +127,7 @@ extension PostgresEventLog {
                         time: proposed,
                         data: event.data
                     )
-                    hashes.append(ByteBuffer(bytes: tip))
+                    hashes.append(bytes: tip)
                 }
             }
         }
@@ -139,35 +137,36 @@ extension PostgresEventLog {
     /// of all requests in order. Each event carries its request's stream and key (`""` when unkeyed; a key is never
     /// empty) so that the usual batch goes into the table with one INSERT from these arrays.
     fileprivate struct Batch: Sendable {
-        var streams: [String] = []
-        var keys: [String] = []
-        var keyed: [Bool] = []
-        var counts: [Int32] = []
-        var bytes: [Int64] = []
-        var eventStreams: [String] = []
-        var eventKeys: [String] = []
-        var types: [String] = []
-        var datas: [ByteBuffer] = []
-        var jsons: [Bool] = []
+        var streams = BinaryArrayParameter(.textArray, of: .text)
+        var keys = BinaryArrayParameter(.textArray, of: .text)
+        var keyed = BinaryArrayParameter(.boolArray, of: .bool)
+        var counts = BinaryArrayParameter(.int4Array, of: .int4)
+        var bytes = BinaryArrayParameter(.int8Array, of: .int8)
+        var eventStreams = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: 16 << 10)
+        var eventKeys = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: 4 << 10)
+        var types = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: 16 << 10)
+        var datas = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: 64 << 10)
+        var jsons = BinaryArrayParameter(.boolArray, of: .bool, reservingCapacity: 4 << 10)
+        var events = 0
 
         mutating func append(_ request: AppendRequest) {
             let stream = request.stream.rawValue
             let key = request.idempotencyKey ?? ""
-            streams.append(stream)
-            keys.append(key)
+            streams.append(utf8: stream)
+            keys.append(utf8: key)
             keyed.append(request.idempotencyKey != nil)
             counts.append(Int32(request.events.count))
             var total: Int64 = 0
             for event in request.events {
-                let data = ByteBuffer(string: event.data)
-                total += Int64(data.readableBytes)
-                eventStreams.append(stream)
-                eventKeys.append(key)
-                types.append(event.type.rawValue)
-                datas.append(data)
+                total += Int64(event.data.utf8.count)
+                eventStreams.append(utf8: stream)
+                eventKeys.append(utf8: key)
+                types.append(utf8: event.type.rawValue)
+                datas.append(utf8: event.data)
                 jsons.append(event.isJSON)
             }
             bytes.append(total)
+            events += request.events.count
         }
     }
 }

@@ -90,23 +90,21 @@ extension PostgresEventLog {
         }
     }
 
-    /// Walks a page's three arrays in PostgreSQL's binary form (a one-dimensional array: its dimension count, a
-    /// null flag, the element type, the length and lower bound, then per element its length and bytes, integers
-    /// big-endian) in step: the ids (`int8`), the types (`text`, UTF-8) and the data (`bytea`). Throws unless each
+    /// Walks a page's three arrays in PostgreSQL's binary form (`BinaryArrayReader`) in step: the ids (`int8`), the types (`text`, UTF-8) and the data (`bytea`). Throws unless each
     /// holds exactly `count` elements, none NULL, and the ids ascend.
     static func unpack(ids: ByteBuffer, types: ByteBuffer, datas: ByteBuffer, expecting count: Int, _ visit: (RawEvent) -> Void) throws {
         let complete: Bool = ids.withUnsafeReadableBytes { idBytes in
             types.withUnsafeReadableBytes { typeBytes in
                 datas.withUnsafeReadableBytes { dataBytes in
-                    var id = BinaryArray(idBytes.bindMemory(to: UInt8.self))
-                    var type = BinaryArray(typeBytes.bindMemory(to: UInt8.self))
-                    var data = BinaryArray(dataBytes.bindMemory(to: UInt8.self))
+                    var id = BinaryArrayReader(idBytes.bindMemory(to: UInt8.self))
+                    var type = BinaryArrayReader(typeBytes.bindMemory(to: UInt8.self))
+                    var data = BinaryArrayReader(dataBytes.bindMemory(to: UInt8.self))
                     guard id.start(count: count), type.start(count: count), data.start(count: count) else { return false }
                     var previous = Int64.min
                     for _ in 0..<count {
                         guard let idElement = id.next(), idElement.count == 8, let typeElement = type.next(), let dataElement = data.next()
                         else { return false }
-                        let eventID = Int64(bitPattern: BinaryArray.integer(idElement))
+                        let eventID = Int64(bitPattern: BinaryArrayReader.integer(idElement))
                         guard eventID > previous else { return false }
                         previous = eventID
                         visit(RawEvent(id: eventID, type: typeElement, data: dataElement))
@@ -117,43 +115,6 @@ extension PostgresEventLog {
         }
         guard complete else {
             throw StoreError.unavailable("a page read from PostgreSQL was malformed: expected \(count) events in id order")
-        }
-    }
-
-    /// A reader of one one-dimensional array in PostgreSQL's binary form.
-    private struct BinaryArray {
-        let bytes: UnsafeBufferPointer<UInt8>
-        var offset = 0
-
-        init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
-
-        var atEnd: Bool { offset == bytes.count }
-
-        static func integer(_ slice: UnsafeBufferPointer<UInt8>) -> UInt64 {
-            slice.reduce(0) { $0 << 8 | UInt64($1) }
-        }
-
-        private mutating func take(_ size: Int) -> UnsafeBufferPointer<UInt8>? {
-            guard size >= 0, bytes.count - offset >= size else { return nil }
-            defer { offset += size }
-            return UnsafeBufferPointer(rebasing: bytes[offset..<offset + size])
-        }
-
-        private mutating func int32() -> Int32? {
-            take(4).map { Int32(truncatingIfNeeded: Self.integer($0)) }
-        }
-
-        /// Reads the header: one dimension of `count` elements.
-        mutating func start(count: Int) -> Bool {
-            guard let dimensions = int32(), dimensions == 1, int32() != nil, int32() != nil, let length = int32(), int32() != nil
-            else { return false }
-            return Int(length) == count
-        }
-
-        /// The next element's bytes; nil for a NULL or past the end.
-        mutating func next() -> UnsafeBufferPointer<UInt8>? {
-            guard let length = int32(), length >= 0 else { return nil }
-            return take(Int(length))
         }
     }
 
