@@ -95,7 +95,7 @@ extension PostgresEventLog {
     /// (one SHA-256 per event) cost milliseconds for a large batch, which need not be spent inside the transaction.
     struct PreparedCommit: Sendable {
         var requests: [AppendRequest]
-        fileprivate var batch = Batch()
+        fileprivate var batch: Batch
         var proposed: Int64
         var expected = ChainHint(head: -1, tip: [], time: 0)
         var hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: 0)
@@ -103,17 +103,34 @@ extension PostgresEventLog {
         var listener: CommitListener
         var hint: ChainHintSlot
 
-        init(_ requests: [AppendRequest], window: Int64, listener: CommitListener, hint chainHint: ChainHintSlot) {
+        /// Events from which the arrays are built in a task of their own while this one chains the hashes: the two
+        /// are independent, and a large batch's commit waits for both.
+        static let sideBySideEvents = 256
+
+        static func make(_ requests: [AppendRequest], window: Int64, listener: CommitListener, hint: ChainHintSlot) async -> PreparedCommit {
+            let events = requests.reduce(0) { $0 + $1.events.count }
+            guard events >= sideBySideEvents else {
+                return PreparedCommit(requests, batch: Batch(requests, events: events), window: window, listener: listener, hint: hint)
+            }
+            async let batch = Batch(requests, events: events)
+            var prepared = PreparedCommit(requests, batch: nil, window: window, listener: listener, hint: hint)
+            prepared.batch = await batch
+            return prepared
+        }
+
+        /// Chains the hashes from the hint; the arrays are `batch`, or left empty for the caller to set.
+        private init(_ requests: [AppendRequest], batch: Batch?, window: Int64, listener: CommitListener, hint chainHint: ChainHintSlot) {
             self.requests = requests
+            self.batch = batch ?? Batch()
             self.window = window
             self.listener = listener
             self.hint = chainHint
-            for request in requests { batch.append(request) }
             proposed = Timestamp.now().microseconds
             guard let hint = chainHint.value.withLock({ $0 }) else { return }
             expected = hint
             proposed = max(proposed, hint.time)
-            hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: batch.events * 36)
+            let events = requests.reduce(0) { $0 + $1.events.count }
+            hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: events * 36)
             var tip = hint.tip
             var id = hint.head
             for request in requests {
@@ -142,14 +159,24 @@ extension PostgresEventLog {
         var keyed = BinaryArrayParameter(.boolArray, of: .bool)
         var counts = BinaryArrayParameter(.int4Array, of: .int4)
         var bytes = BinaryArrayParameter(.int8Array, of: .int8)
-        var eventStreams = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: 16 << 10)
-        var eventKeys = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: 4 << 10)
-        var types = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: 16 << 10)
-        var datas = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: 64 << 10)
-        var jsons = BinaryArrayParameter(.boolArray, of: .bool, reservingCapacity: 4 << 10)
-        var events = 0
+        var eventStreams = BinaryArrayParameter(.textArray, of: .text)
+        var eventKeys = BinaryArrayParameter(.textArray, of: .text)
+        var types = BinaryArrayParameter(.textArray, of: .text)
+        var datas = BinaryArrayParameter(.byteaArray, of: .bytea)
+        var jsons = BinaryArrayParameter(.boolArray, of: .bool)
 
-        mutating func append(_ request: AppendRequest) {
+        init() {}
+
+        init(_ requests: [AppendRequest], events: Int) {
+            eventStreams = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: events * 16)
+            eventKeys = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: events * 4)
+            types = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: events * 16)
+            datas = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: events * 64)
+            jsons = BinaryArrayParameter(.boolArray, of: .bool, reservingCapacity: events * 5)
+            for request in requests { append(request) }
+        }
+
+        private mutating func append(_ request: AppendRequest) {
             let stream = request.stream.rawValue
             let key = request.idempotencyKey ?? ""
             streams.append(utf8: stream)
@@ -166,7 +193,6 @@ extension PostgresEventLog {
                 jsons.append(event.isJSON)
             }
             bytes.append(total)
-            events += request.events.count
         }
     }
 }

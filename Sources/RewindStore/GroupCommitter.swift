@@ -15,6 +15,13 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     /// request's answer.
     package typealias Commit = @Sendable (_ requests: [Request]) async throws -> [Result<Response, any Error>]
 
+    /// A commit as `Commit`, and what is to be done once it is durable but before any of its requests is answered
+    /// (telling the commit observer and the subscribers). The leader passes the lead on before running it, so the
+    /// next group's commit overlaps it; the announcements of successive commits still run one at a time, in commit
+    /// order.
+    package typealias AnnouncedCommit =
+        @Sendable (_ requests: [Request]) async throws -> (results: [Result<Response, any Error>], announce: @Sendable () async -> Void)
+
     private enum Outcome {
         case done(Response)
         /// The request's caller is to lead the next commit, which includes its own request.
@@ -27,6 +34,8 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     }
 
     private let state = Mutex(GroupCommitState<Waiter>())
+    /// The announcement of the latest commit that has one: the next waits for it.
+    private let lastAnnouncement = Mutex<Task<Void, Never>?>(nil)
     private let refusal: @Sendable () -> (any Error)?
 
     /// - Parameter refusal: asked, while a commit is in flight, whether a new request is to be answered at once with
@@ -38,6 +47,25 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     /// Commits `request` with others queued meanwhile and returns its result once its commit is done. `commit` is
     /// the store's commit function; the leader's is the one that runs.
     package func submit(_ request: Request, commit: @escaping Commit) async throws -> Response {
+        try await submit(request, lead: { [self] token in try await lead(ownToken: token, commit: { (try await commit($0), nil) }) })
+    }
+
+    /// Commits `request` as `submit(_:commit:)` does, announcing each commit apart (see `AnnouncedCommit`).
+    package func submit(_ request: Request, announcedCommit commit: @escaping AnnouncedCommit) async throws -> Response {
+        try await submit(
+            request,
+            lead: { [self] token in
+                try await lead(
+                    ownToken: token,
+                    commit: {
+                        let (results, announce) = try await commit($0); return (results, announce)
+                    }
+                )
+            }
+        )
+    }
+
+    private func submit(_ request: Request, lead: (_ token: Int) async throws -> Response) async throws -> Response {
         var token = 0
         let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
             let arrival = state.withLock { state in
@@ -54,7 +82,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
         }
         switch outcome {
         case .done(let result): return result
-        case .lead: return try await lead(ownToken: token, commit: commit)
+        case .lead: return try await lead(token)
         }
     }
 
@@ -82,19 +110,41 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
         return failed.count
     }
 
-    private func lead(ownToken: Int, commit: @escaping Commit) async throws -> Response {
+    private func lead(
+        ownToken: Int,
+        commit:
+            @escaping @Sendable (_ requests: [Request]) async throws -> (
+                [Result<Response, any Error>], (@Sendable () async -> Void)?
+            )
+    ) async throws -> Response {
         let batch = state.withLock { $0.takeBatch() }
         let requests = batch.map(\.waiter.request)
         var results: [Result<Response, any Error>]
+        var announcement: Task<Void, Never>?
         do {
-            results = try await Task { try await commit(requests) }.value
+            let announce: (@Sendable () async -> Void)?
+            (results, announce) = try await Task { try await commit(requests) }.value
             precondition(results.count == batch.count, "a commit answers every request of its batch")
+            if let announce {
+                // Queued behind the previous commit's announcement before the lead passes on, so the next commit's
+                // comes after this one's.
+                announcement = lastAnnouncement.withLock { last in
+                    let previous = last
+                    let task = Task {
+                        await previous?.value
+                        await announce()
+                    }
+                    last = task
+                    return task
+                }
+            }
         } catch {
             results = Array(repeating: .failure(error), count: batch.count)
         }
-        // Pass the lead on before answering anyone, so the next group commits while these responses go out.
+        // Pass the lead on before announcing or answering anyone, so the next group commits meanwhile.
         let next = state.withLock { $0.handOver() }
         next?.waiter.continuation.resume(returning: .lead)
+        await announcement?.value
         var own: Result<Response, any Error>?
         for (entry, result) in zip(batch, results) {
             if entry.token == ownToken {

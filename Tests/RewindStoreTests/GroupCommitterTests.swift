@@ -59,6 +59,28 @@ struct GroupCommitterTests {
         #expect(try await writer.answer(6).get() == 60)
     }
 
+    @Test("an announced commit passes the lead on before its announcement; announcements run in commit order, each before its batch is answered")
+    func announcesInCommitOrder() async throws {
+        let writer = Writer(announcing: true)
+        try await writer.holdCommit(of: 1, queueing: [2])
+        writer.held.release()
+        try await writer.announced.startedCount(1)
+        try await writer.held.startedCount(2)
+        #expect(writer.answerNow(1) == nil, "1 is answered only once its commit is announced")
+        writer.held.release()
+        try await eventually("the commit of 2 returned") { writer.held.finished == 2 }
+        #expect(writer.announced.batches == [[1]], "2's announcement waits for 1's")
+        #expect(writer.answerNow(2) == nil)
+        writer.announced.release()
+        #expect(try await writer.answer(1).get() == 10)
+        try await writer.announced.startedCount(2)
+        #expect(writer.answerNow(2) == nil)
+        writer.announced.release()
+        #expect(try await writer.answer(2).get() == 20)
+        #expect(writer.announced.batches == [[1], [2]])
+        try await eventually("the writer is idle") { !writer.committer.isCommitting }
+    }
+
     @Test("failWaiting answers every request waiting behind the commit in flight at once; that commit still completes")
     func failsWaitingRequests() async throws {
         let writer = Writer()
@@ -139,10 +161,14 @@ struct GroupCommitterTests {
 private final class Writer: Sendable {
     let committer: GroupCommitter<Int, Int>
     let held = HeldCommits()
+    /// With `announcing`, each commit's announcement, held until released like a commit.
+    let announced = HeldCommits()
+    private let announcing: Bool
     private let answers = Mutex<[Int: Result<Int, any Error>]>([:])
 
-    init(refusal: (any Error)? = nil) {
+    init(refusal: (any Error)? = nil, announcing: Bool = false) {
         committer = GroupCommitter { refusal }
+        self.announcing = announcing
     }
 
     /// Submits `n` from a task of its own; its answer is kept for `answer(_:)`.
@@ -150,7 +176,17 @@ private final class Writer: Sendable {
     func submit(_ n: Int) -> Task<Void, Never> {
         Task { [self] in
             let result: Result<Int, any Error>
-            do { result = .success(try await committer.submit(n) { [held] in try await held.commit($0) }) } catch { result = .failure(error) }
+            do {
+                if announcing {
+                    result = .success(
+                        try await committer.submit(n) { [held, announced] requests in
+                            (try await held.commit(requests), { _ = try? await announced.commit(requests) })
+                        }
+                    )
+                } else {
+                    result = .success(try await committer.submit(n) { [held] in try await held.commit($0) })
+                }
+            } catch { result = .failure(error) }
             answers.withLock { $0[n] = result }
         }
     }
@@ -189,10 +225,13 @@ private final class HeldCommits: Sendable {
     private struct State {
         var batches: [[Int]] = []
         var outcomes: [Result<Void, any Error>] = []
+        var finished = 0
     }
     private let state = Mutex(State())
 
     var batches: [[Int]] { state.withLock { $0.batches } }
+    /// Commits that were released and returned.
+    var finished: Int { state.withLock { $0.finished } }
 
     func commit(_ requests: [Int]) async throws -> [Result<Int, any Error>] {
         let index = state.withLock { state in
@@ -208,6 +247,7 @@ private final class HeldCommits: Sendable {
             try await Task.sleep(for: .milliseconds(1))
         }
         try Task.checkCancellation()
+        state.withLock { $0.finished += 1 }
         return requests.map { $0 < 0 ? .failure(Refused(request: $0)) : .success($0 * 10) }
     }
 
