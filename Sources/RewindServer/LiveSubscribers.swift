@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import RewindCore
 import RewindStore
@@ -89,6 +90,9 @@ final class LiveLoop: @unchecked Sendable {
     private struct Entry {
         var member: LiveMember
         var continuation: CheckedContinuation<(CommitHub.Wake, LiveMember), Never>
+        /// The context of the channel's HTTP/1.1 response encoder, when its pipeline has one: frames are written
+        /// through it, already framed as chunks, to skip the HTTP handlers above it (see `write`).
+        var encoder: ChannelHandlerContext?
     }
 
     /// Members in no particular order; `slots` finds one by subscriber.
@@ -176,12 +180,13 @@ final class LiveLoop: @unchecked Sendable {
             return
         }
         slots[member.subscriber] = entries.count
-        entries.append(Entry(member: member, continuation: continuation))
+        let encoder = try? member.channel.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        entries.append(Entry(member: member, continuation: continuation, encoder: encoder))
         // A head announced before this join ran is not seen by the pass it caused: the head read here is. One
         // announced later is seen by its pass (`schedulePass`).
         let index = entries.count - 1
         var cache = WindowCache()
-        if let wake = step(&entries[index].member, head: hub.head, deletions: hub.deletionCount, now: .now, tick: false, cache: &cache) {
+        if let wake = step(&entries[index], head: hub.head, deletions: hub.deletionCount, now: .now, tick: false, cache: &cache) {
             handBack(member.subscriber, wake)
         }
     }
@@ -195,7 +200,7 @@ final class LiveLoop: @unchecked Sendable {
         var cache = WindowCache()
         var index = 0
         while index < entries.count {
-            if let wake = step(&entries[index].member, head: head, deletions: deletions, now: now, tick: tick, cache: &cache) {
+            if let wake = step(&entries[index], head: head, deletions: deletions, now: now, tick: tick, cache: &cache) {
                 // The last entry moves into this slot: look at the same index again.
                 handBack(entries[index].member.subscriber, wake)
             } else {
@@ -206,44 +211,67 @@ final class LiveLoop: @unchecked Sendable {
 
     /// What one member needs now; nil when it stays in the set.
     private func step(
-        _ member: inout LiveMember,
+        _ entry: inout Entry,
         head: Int64,
         deletions: Int,
         now: ContinuousClock.Instant,
         tick: Bool,
         cache: inout WindowCache
     ) -> CommitHub.Wake? {
-        guard member.channel.isActive else { return .closed }
-        if deletions != member.deletionsSeen { return .tick }
-        if let expires = member.expires, now >= expires { return .tick }
-        if member.position < head {
+        let channel = entry.member.channel
+        guard channel.isActive else { return .closed }
+        if deletions != entry.member.deletionsSeen { return .tick }
+        if let expires = entry.member.expires, now >= expires { return .tick }
+        if entry.member.position < head {
             // A channel that is not writable is left to its task, whose writes wait for the socket.
-            guard member.channel.isWritable else { return .commit }
-            let want = member.remaining.map { min(member.pageSize, $0) } ?? member.pageSize
-            guard let read = cache.read(recent, after: member.position, filter: member.filter, limit: want, maxBytes: member.maxWriteBytes)
+            guard channel.isWritable else { return .commit }
+            let want = entry.member.remaining.map { min(entry.member.pageSize, $0) } ?? entry.member.pageSize
+            guard
+                let read = cache.read(
+                    recent,
+                    after: entry.member.position,
+                    filter: entry.member.filter,
+                    limit: want,
+                    maxBytes: entry.member.maxWriteBytes,
+                    framed: entry.encoder != nil
+                )
             else { return .commit }
             // The task writes the events that reach the limit, then ends the stream.
-            if let remaining = member.remaining, read.events >= remaining { return .commit }
-            metrics.readWindow(&member.metrics)
-            if let buffer = read.buffer {
-                member.channel.write(HTTPResponsePart.body(buffer), promise: nil)
-                member.channel.flush()
-                member.lastWrite = .now
-                member.sent += read.events
-                member.remaining = member.remaining.map { $0 - read.events }
-                metrics.delivered(read.events, newestCommit: read.newestCommit, written: member.lastWrite, state: member.metrics)
+            if let remaining = entry.member.remaining, read.events >= remaining { return .commit }
+            metrics.readWindow(&entry.member.metrics)
+            if let body = read.body {
+                write(body, chunk: read.chunk, to: entry)
+                let written = ContinuousClock.now
+                entry.member.lastWrite = written
+                entry.member.sent += read.events
+                entry.member.remaining = entry.member.remaining.map { $0 - read.events }
+                metrics.delivered(read.events, newestCommit: read.newestCommit, written: written, state: entry.member.metrics)
             }
-            member.position = read.through
+            entry.member.position = read.through
             // More than one page, or events the window lacks (another process committed them): the task reads on.
-            if !read.complete || member.position < head { return .commit }
+            if !read.complete || entry.member.position < head { return .commit }
         }
-        if tick, now - member.lastWrite >= member.heartbeat {
-            guard member.channel.isWritable else { return .tick }
-            member.channel.write(HTTPResponsePart.body(Self.heartbeatLine), promise: nil)
-            member.channel.flush()
-            member.lastWrite = now
+        if tick, now - entry.member.lastWrite >= entry.member.heartbeat {
+            guard channel.isWritable else { return .tick }
+            write(Self.heartbeatLine, chunk: Self.heartbeatChunk, to: entry)
+            entry.member.lastWrite = now
         }
         return nil
+    }
+
+    /// Writes body bytes and flushes. Through the response encoder's context when there is one: `chunk` is `body`
+    /// framed as one HTTP/1.1 chunk, which is what the encoder would write (a response with a body and no length,
+    /// which Hummingbird's HTTP/1.1 codec always sends as HTTP/1.1, is chunked; a `HEAD` request never gets here).
+    /// The handlers above the encoder keep no writes back (each passes a write on as it comes), so bytes written
+    /// there still follow every part written at the tail before. Else as a body part at the pipeline's tail.
+    private func write(_ body: ByteBuffer, chunk: ByteBuffer?, to entry: Entry) {
+        if let encoder = entry.encoder, let chunk {
+            encoder.write(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
+            encoder.flush()
+        } else {
+            entry.member.channel.write(HTTPResponsePart.body(body), promise: nil)
+            entry.member.channel.flush()
+        }
     }
 
     /// Takes the subscriber out of the set and resumes its task.
@@ -259,6 +287,7 @@ final class LiveLoop: @unchecked Sendable {
     }
 
     private static let heartbeatLine = ByteBuffer(bytes: Array(":\n".utf8))
+    private static let heartbeatChunk = WindowCache.chunk(heartbeatLine)
 }
 
 /// The last read from the window within one pass: members at the same position with the same filter (the common
@@ -266,7 +295,9 @@ final class LiveLoop: @unchecked Sendable {
 private struct WindowCache {
     struct Read {
         /// The frames as one buffer; nil when no event matched.
-        var buffer: ByteBuffer?
+        var body: ByteBuffer?
+        /// `body` framed as an HTTP/1.1 chunk, when asked for.
+        var chunk: ByteBuffer?
         var events: Int
         var through: Int64
         var complete: Bool
@@ -276,23 +307,37 @@ private struct WindowCache {
     private var key: (position: Int64, filter: EventFilter, limit: Int, maxBytes: Int)?
     private var value: Read?
 
-    /// Nil when the window does not hold the position.
-    mutating func read(_ recent: RecentEvents, after position: Int64, filter: EventFilter, limit: Int, maxBytes: Int) -> Read? {
-        if let key, key.position == position, key.limit == limit, key.maxBytes == maxBytes, key.filter == filter { return value }
+    /// Nil when the window does not hold the position. `framed` asks for the chunk too.
+    mutating func read(
+        _ recent: RecentEvents,
+        after position: Int64,
+        filter: EventFilter,
+        limit: Int,
+        maxBytes: Int,
+        framed: Bool
+    ) -> Read? {
+        if let key, key.position == position, key.limit == limit, key.maxBytes == maxBytes, key.filter == filter {
+            if framed, var read = value, read.chunk == nil, let body = read.body {
+                read.chunk = Self.chunk(body)
+                value = read
+            }
+            return value
+        }
         key = (position, filter, limit, maxBytes)
         value = recent.frames(after: position, filter: filter, limit: limit, maxBytes: maxBytes).map { batch in
-            var buffer: ByteBuffer?
+            var body: ByteBuffer?
             if batch.frames.count == 1 {
-                buffer = batch.frames[0]
+                body = batch.frames[0]
             } else if !batch.frames.isEmpty {
                 // One buffer through the HTTP pipeline costs less than a pass per frame: copy the shared frames.
                 var joined = ByteBuffer()
                 joined.reserveCapacity(batch.frames.reduce(0) { $0 + $1.readableBytes })
                 for frame in batch.frames { joined.writeImmutableBuffer(frame) }
-                buffer = joined
+                body = joined
             }
             return Read(
-                buffer: buffer,
+                body: body,
+                chunk: framed ? body.map(Self.chunk) : nil,
                 events: batch.frames.count,
                 through: batch.through,
                 complete: batch.complete,
@@ -300,5 +345,17 @@ private struct WindowCache {
             )
         }
         return value
+    }
+
+    /// `body` as one chunk of HTTP/1.1's chunked transfer coding: its size in hex, CRLF, the bytes, CRLF.
+    static func chunk(_ body: ByteBuffer) -> ByteBuffer {
+        let size = String(body.readableBytes, radix: 16)
+        var chunk = ByteBuffer()
+        chunk.reserveCapacity(size.utf8.count + body.readableBytes + 4)
+        chunk.writeString(size)
+        chunk.writeStaticString("\r\n")
+        chunk.writeImmutableBuffer(body)
+        chunk.writeStaticString("\r\n")
+        return chunk
     }
 }

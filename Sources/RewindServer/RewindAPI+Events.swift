@@ -223,7 +223,8 @@ extension RewindAPI {
         let hub = log.commits
         // Caught up, an HTTP/1.1 subscriber is written from its connection's event loop. An HTTP/2 stream (a child of
         // its connection, itself a child of the listening socket) waits on the hub and writes from its task.
-        let liveLoop = channel.parent?.parent == nil ? live.loop(for: channel.eventLoop) : nil
+        // (A `HEAD` request, whose answer has no body, keeps the task's writes too.)
+        let liveLoop = channel.parent?.parent == nil && request.method != .head ? live.loop(for: channel.eventLoop) : nil
         return Response(
             status: .ok,
             headers: headers,
