@@ -98,8 +98,6 @@ final class LiveLoop: @unchecked Sendable {
     /// Members in no particular order; `slots` finds one by subscriber.
     private var entries: [Entry] = []
     private var slots: [Int: Int] = [:]
-    /// Subscribers closed (client gone, task cancelled) before they joined: they are handed back at once on joining.
-    private var closedEarly: Set<Int> = []
     /// True from scheduling a pass until it starts: heads announced meanwhile are seen by that pass, since it reads
     /// the head after clearing this, and an announcement sets the head before looking at this.
     private let passQueued = Atomic<Bool>(false)
@@ -121,33 +119,27 @@ final class LiveLoop: @unchecked Sendable {
     /// write returned, so on the loop, which runs what is enqueued in order, the task's last write comes first. The
     /// loop's own writes all happen between the join and the hand-back, while the task is suspended, and the task's
     /// next write is enqueued after it resumed. Both writers enter the pipeline at its tail (the async channel's
-    /// handler does not intercept writes), so the socket sees the bytes in that order; the response head before, the
-    /// body's `.end` after, since Hummingbird writes them around the body closure.
+    /// handler does not intercept writes; the loop's writes enter lower down, see `write`), so the socket sees the
+    /// bytes in that order; the response head before, the body's `.end` after, since Hummingbird writes them around
+    /// the body closure.
     func follow(_ member: LiveMember) async -> (CommitHub.Wake, LiveMember) {
         let subscriber = member.subscriber
+        let cancelled = CancellationFlag()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                eventLoop.execute { self.join(member, continuation) }
+                eventLoop.execute { self.join(member, cancelled: cancelled, continuation) }
             }
         } onCancel: {
+            // Set before the close is enqueued: either the join sees it, or the close runs after the join.
+            cancelled.value.store(true, ordering: .sequentiallyConsistent)
             close(subscriber: subscriber)
         }
     }
 
-    /// The subscriber's client went away, or its task was cancelled: its task resumes with `.closed`.
+    /// The subscriber's client went away (after `CommitHub.closeSubscriber`, which a join that has not run yet
+    /// sees), or its task was cancelled: its task resumes with `.closed`.
     func close(subscriber: Int) {
-        eventLoop.execute {
-            if self.slots[subscriber] != nil {
-                self.handBack(subscriber, .closed)
-            } else {
-                self.closedEarly.insert(subscriber)
-            }
-        }
-    }
-
-    /// Drops what the loop kept about a subscription that has ended.
-    func forget(subscriber: Int) {
-        eventLoop.execute { self.closedEarly.remove(subscriber) }
+        eventLoop.execute { self.handBack(subscriber, .closed) }
     }
 
     /// A new head: one pass over the members, unless one is queued already and has not started.
@@ -171,11 +163,15 @@ final class LiveLoop: @unchecked Sendable {
         }
     }
 
-    private func join(_ member: LiveMember, _ continuation: CheckedContinuation<(CommitHub.Wake, LiveMember), Never>) {
+    private func join(
+        _ member: LiveMember,
+        cancelled: CancellationFlag,
+        _ continuation: CheckedContinuation<(CommitHub.Wake, LiveMember), Never>
+    ) {
         eventLoop.preconditionInEventLoop()
-        // Closing sets the hub's flag before it asks the loops to close their members: either it is seen here, or
-        // that request runs after this join.
-        if hub.isClosed || closedEarly.remove(member.subscriber) != nil {
+        // Closing (the hub, or the subscriber) is recorded in the hub before the loops are asked to close their
+        // members: either it is seen here, or that request runs after this join.
+        if hub.isClosed || hub.isClosed(subscriber: member.subscriber) || cancelled.value.load(ordering: .sequentiallyConsistent) {
             continuation.resume(returning: (.closed, member))
             return
         }
@@ -288,6 +284,11 @@ final class LiveLoop: @unchecked Sendable {
 
     private static let heartbeatLine = ByteBuffer(bytes: Array(":\n".utf8))
     private static let heartbeatChunk = WindowCache.chunk(heartbeatLine)
+}
+
+/// Set when the task following in the live set was cancelled; shared by its cancellation handler and its join.
+private final class CancellationFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 /// The last read from the window within one pass: members at the same position with the same filter (the common

@@ -234,10 +234,7 @@ extension RewindAPI {
                 var session = session
                 // The client going away ends the session's wait; one watcher per connection, no extra tasks.
                 let subscriber = hub.makeSubscriber()
-                defer {
-                    hub.forgetSubscriber(subscriber)
-                    liveLoop?.forget(subscriber: subscriber)
-                }
+                defer { hub.forgetSubscriber(subscriber) }
                 try await request.body.consumeWithInboundCloseHandler { _ in
                     // On shutdown every stream ends cleanly, so clients reconnect to the next server with their id.
                     try await withGracefulShutdownHandler {

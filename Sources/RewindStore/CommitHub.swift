@@ -189,6 +189,11 @@ public final class CommitHub: Sendable {
         waiter?.continuation.resume(returning: .closed)
     }
 
+    /// True once `closeSubscriber` was called for the subscriber (and until it is forgotten).
+    public func isClosed(subscriber: Int) -> Bool {
+        state.withLock { $0.closedSubscribers.contains(subscriber) }
+    }
+
     /// Drops what the hub kept about a subscriber that has finished.
     public func forgetSubscriber(_ subscriber: Int) {
         state.withLock { state in
