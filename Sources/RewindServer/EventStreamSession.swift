@@ -9,8 +9,10 @@ import RewindStore
 ///
 /// A subscriber owns a single position and no queue. Each turn takes the events after its position, from the
 /// shared window of recent events when the position lies inside it, otherwise from the log in pages, and moves the
-/// position to what that turn covered; when caught up it waits for the head to pass its position. Replay and live
-/// are one code path, which is why no event can fall between them or come twice, however fast events commit.
+/// position to what that turn covered; when caught up it waits for the head to pass its position, on an HTTP/1.1
+/// connection by handing its position to the live set of its event loop (`LiveLoop`), which writes new events from
+/// the window itself and gives the position back whenever a turn of this loop is needed. Replay and live are one
+/// code path, which is why no event can fall between them or come twice, however fast events commit.
 /// A slow reader is held back by its socket's backpressure alone; when it resumes behind the window it reads from
 /// the log and rejoins the window once caught up.
 struct EventStreamSession: Sendable {
