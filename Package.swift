@@ -29,6 +29,7 @@ let productPackages: [String: String] = [
     "NIOCore": "swift-nio",
     "NIOHTTP1": "swift-nio",
     "NIOHTTP2": "swift-nio-http2",
+    "NIOHTTPTypes": "swift-nio-extras",
     "NIOPosix": "swift-nio",
     "NIOSSL": "swift-nio-ssl",
     "PostgresNIO": "postgres-nio",
@@ -73,6 +74,8 @@ let package = Package(
         // TLS and HTTP/2 for `rewind serve --tls-cert` (through HummingbirdHTTP2).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        // The HTTP parts Hummingbird's channels carry, which live subscribers write to their channel directly.
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         // `rewind serve` options from the environment and a YAML file (the YAML trait brings Yams).
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["YAML"]),
     ],
@@ -112,6 +115,7 @@ let package = Package(
                     "NIOCore",
                     "NIOHTTP1",
                     "NIOHTTP2",
+                    "NIOHTTPTypes",
                     "NIOSSL",
                     "Prometheus",
                     "ServiceLifecycle",

@@ -23,6 +23,8 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     log.onCommit { previousHead, events in recent.append(previousHead: previousHead, events: events) }
     // Whatever process pruned or deleted, the window lets go of what the log no longer holds.
     log.commits.onHorizon { prunedThrough in recent.drop(through: prunedThrough) }
+    let live = LiveSubscribers(recent: recent, hub: log.commits, metrics: metrics)
+    log.commits.onChange { change in live.hubChanged(change) }
     let router = Router(context: RewindRequestContext.self)
     router.add(middleware: HTTP2ResponseHeadersMiddleware())
     router.add(middleware: RequestLogMiddleware())
@@ -35,6 +37,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
     RewindAPI(
         log: log,
         recent: recent,
+        live: live,
         metrics: metrics,
         configuration: configuration,
         authenticator: authenticator,

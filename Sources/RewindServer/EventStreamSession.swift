@@ -9,8 +9,10 @@ import RewindStore
 ///
 /// A subscriber owns a single position and no queue. Each turn takes the events after its position, from the
 /// shared window of recent events when the position lies inside it, otherwise from the log in pages, and moves the
-/// position to what that turn covered; when caught up it waits for the head to pass its position. Replay and live
-/// are one code path, which is why no event can fall between them or come twice, however fast events commit.
+/// position to what that turn covered; when caught up it waits for the head to pass its position, on an HTTP/1.1
+/// connection by handing its position to the live set of its event loop (`LiveLoop`), which writes new events from
+/// the window itself and gives the position back whenever a turn of this loop is needed. Replay and live are one
+/// code path, which is why no event can fall between them or come twice, however fast events commit.
 /// A slow reader is held back by its socket's backpressure alone; when it resumes behind the window it reads from
 /// the log and rejoins the window once caught up.
 struct EventStreamSession: Sendable {
@@ -60,7 +62,14 @@ struct EventStreamSession: Sendable {
         self.heartbeat = heartbeat
     }
 
-    mutating func run(writer: inout any ResponseBodyWriter, retryMilliseconds: Int, subscriber: Int) async throws {
+    /// - Parameter liveSet: the set of caught-up subscribers of the connection's event loop, and the connection: when
+    ///   given, the session waits there (written from the event loop) instead of on `CommitHub`.
+    mutating func run(
+        writer: inout any ResponseBodyWriter,
+        retryMilliseconds: Int,
+        subscriber: Int,
+        liveSet: (loop: LiveLoop, channel: any Channel)? = nil
+    ) async throws {
         var state = metrics.subscriberJoined()
         defer { metrics.subscriberLeft(state) }
         var prelude: [UInt8] = []
@@ -149,7 +158,34 @@ struct EventStreamSession: Sendable {
             // A deletion announced while this turn ran woke no wait of ours: look before waiting for the next tick.
             if coversNewDeletion() { return }
             waiting: while true {
-                switch await log.commits.wait(after: position, subscriber: subscriber) {
+                let wake: CommitHub.Wake
+                if let liveSet {
+                    // Caught up: the event loop writes what follows until it hands the subscription back.
+                    metrics.woke(&state)
+                    let member = LiveMember(
+                        subscriber: subscriber,
+                        channel: liveSet.channel,
+                        filter: filter,
+                        position: position,
+                        remaining: limit.map { $0 - sent },
+                        expires: expires,
+                        heartbeat: heartbeat,
+                        lastWrite: lastWrite,
+                        deletionsSeen: deletionsSeen,
+                        pageSize: pageSize,
+                        maxWriteBytes: maxWriteBytes,
+                        metrics: state
+                    )
+                    let returned: LiveMember
+                    (wake, returned) = await liveSet.loop.follow(member)
+                    position = returned.position
+                    sent += returned.sent
+                    lastWrite = returned.lastWrite
+                    state = returned.metrics
+                } else {
+                    wake = await log.commits.wait(after: position, subscriber: subscriber)
+                }
+                switch wake {
                 case .commit:
                     metrics.woke(&state)
                     break waiting

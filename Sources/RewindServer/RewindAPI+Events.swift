@@ -38,7 +38,7 @@ extension RewindAPI {
     /// `application/json` and not for `text/event-stream`.
     func events(_ request: Request, context: RewindRequestContext) async throws -> Response {
         let subscription = try subscription(query: request, filter: EventFilter(stream: try streamName(context), types: try types(request)))
-        return try await eventsResponse(request, subscription, access: context.access)
+        return try await eventsResponse(request, subscription, context: context)
     }
 
     /// `GET /v1/events?stream=a&stream=b.*`: several streams, or trailing-`*` patterns, with one shared cursor.
@@ -46,7 +46,7 @@ extension RewindAPI {
         let patterns = request.uri.queryParameters.getAll("stream")
         try checkStreamCount(patterns.count, field: "stream")
         let subscription = try subscription(query: request, filter: try EventFilter(patterns: patterns, types: try types(request)))
-        return try await eventsResponse(request, subscription, access: context.access)
+        return try await eventsResponse(request, subscription, context: context)
     }
 
     /// `POST /v1/events`: the same subscription or read, described by a JSON body (SubscriptionBody), for clients
@@ -94,7 +94,7 @@ extension RewindAPI {
             },
             reconnecting: header != nil
         )
-        return try await eventsResponse(request, subscription, access: context.access)
+        return try await eventsResponse(request, subscription, context: context)
     }
 
     /// The largest `POST /v1/events` body: room for the most streams a subscription may name at their longest,
@@ -151,13 +151,13 @@ extension RewindAPI {
 
     /// SSE, or a JSON page when the client asks for `application/json` and not for `text/event-stream`; both after
     /// checking that the token may read every stream the subscription names.
-    private func eventsResponse(_ request: Request, _ subscription: SubscriptionRequest, access: Access) async throws -> Response {
-        try access.require(subscribeTo: subscription.filter)
+    private func eventsResponse(_ request: Request, _ subscription: SubscriptionRequest, context: RewindRequestContext) async throws -> Response {
+        try context.access.require(subscribeTo: subscription.filter)
         let accept = request.headers[.accept]?.lowercased() ?? ""
         if accept.contains("application/json") && !accept.contains("text/event-stream") {
             return try await readJSON(subscription)
         }
-        return try await subscribe(request, subscription, access: access)
+        return try await subscribe(request, subscription, access: context.access, channel: context.channel)
     }
 
     private func types(_ request: Request) throws -> [String] {
@@ -182,7 +182,12 @@ extension RewindAPI {
 
     // MARK: - SSE
 
-    private func subscribe(_ request: Request, _ subscription: SubscriptionRequest, access: Access) async throws -> Response {
+    private func subscribe(
+        _ request: Request,
+        _ subscription: SubscriptionRequest,
+        access: Access,
+        channel: any Channel
+    ) async throws -> Response {
         let filter = subscription.filter
         let start = subscription.cursor ?? subscription.since.map(StartPosition.since) ?? .latest
         let cursor = try await resolve(start)
@@ -216,6 +221,10 @@ extension RewindAPI {
         )
         let retry = configuration.retryMilliseconds
         let hub = log.commits
+        // Caught up, an HTTP/1.1 subscriber is written from its connection's event loop. An HTTP/2 stream (a child of
+        // its connection, itself a child of the listening socket) waits on the hub and writes from its task.
+        // (A `HEAD` request, whose answer has no body, keeps the task's writes too.)
+        let liveLoop = channel.parent?.parent == nil && request.method != .head ? live.loop(for: channel.eventLoop) : nil
         return Response(
             status: .ok,
             headers: headers,
@@ -229,12 +238,18 @@ extension RewindAPI {
                 try await request.body.consumeWithInboundCloseHandler { _ in
                     // On shutdown every stream ends cleanly, so clients reconnect to the next server with their id.
                     try await withGracefulShutdownHandler {
-                        try await session.run(writer: &writer, retryMilliseconds: retry, subscriber: subscriber)
+                        try await session.run(
+                            writer: &writer,
+                            retryMilliseconds: retry,
+                            subscriber: subscriber,
+                            liveSet: liveLoop.map { ($0, channel) }
+                        )
                     } onGracefulShutdown: {
                         hub.close()
                     }
                 } onInboundClosed: {
                     hub.closeSubscriber(subscriber)
+                    liveLoop?.close(subscriber: subscriber)
                 }
                 try await writer.finish(nil)
             }

@@ -9,6 +9,8 @@ import RewindStore
 struct RewindAPI: Sendable {
     let log: any EventStore
     let recent: RecentEvents
+    /// Caught-up subscribers, per event loop.
+    let live: LiveSubscribers
     let metrics: ServerMetrics
     let configuration: RewindConfiguration
     let authenticator: Authenticator

@@ -53,6 +53,23 @@ public final class CommitHub: Sendable {
     }
     private let horizonObserver = Mutex<HorizonObserver?>(nil)
 
+    /// What the hub tells `onChange`'s observer, after the waiters it concerns were woken.
+    public enum Change: Sendable, Equatable {
+        /// The head moved to this id.
+        case head(Int64)
+        /// A periodic tick, or deletions were announced.
+        case tick
+        /// The hub was closed: every wait, now and later, ends.
+        case closed
+    }
+
+    /// Held in a class for the reason `EventLog` keeps its commit observer in one.
+    private final class ChangeObserver: Sendable {
+        let handler: @Sendable (Change) -> Void
+        init(_ handler: @escaping @Sendable (Change) -> Void) { self.handler = handler }
+    }
+    private let changeObserver = Mutex<ChangeObserver?>(nil)
+
     /// - Parameter maintenance: the log's maintenance record when it was opened: deletions up to it are not news.
     public init(head: Int64, maintenance: MaintenanceMark = MaintenanceMark()) {
         self.state = Mutex(State(head: head, maintenance: maintenance))
@@ -63,8 +80,8 @@ public final class CommitHub: Sendable {
 
     /// Records a new head and wakes the waiters it concerns. Heads only move forward.
     public func publish(head: Int64) {
-        let woken: [Waiter] = state.withLock { state in
-            guard head > state.head else { return [] }
+        let (moved, woken): (Bool, [Waiter]) = state.withLock { state in
+            guard head > state.head else { return (false, []) }
             state.head = head
             var woken: [Waiter] = []
             for (token, waiter) in state.waiters where waiter.position < head {
@@ -72,9 +89,10 @@ public final class CommitHub: Sendable {
                 state.waiters[token] = nil
                 if let subscriber = waiter.subscriber { state.waitingSubscribers[subscriber] = nil }
             }
-            return woken
+            return (true, woken)
         }
         for waiter in woken { waiter.continuation.resume(returning: .commit) }
+        if moved { changeObserver.withLock { $0 }?.handler(.head(head)) }
     }
 
     /// Wakes every waiter with `.tick`.
@@ -87,7 +105,18 @@ public final class CommitHub: Sendable {
             return Array(state.waiters.values)
         }
         for waiter in woken { waiter.continuation.resume(returning: .tick) }
+        changeObserver.withLock { $0 }?.handler(.tick)
     }
+
+    /// Sets the function told every change waiters hear of: a new head (told after the head is recorded, so
+    /// whoever reads `head` afterwards sees it), a tick, closing. The server's live subscribers, which wait
+    /// without a continuation here, follow the log through it.
+    public func onChange(_ handler: @escaping @Sendable (Change) -> Void) {
+        changeObserver.withLock { $0 = ChangeObserver(handler) }
+    }
+
+    /// True once `close` was called.
+    public var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Sets the function told the new pruning horizon (the highest id removed from any stream) whenever maintenance
     /// by any process raised it, before deletions are announced: the server drops its window of recent events
@@ -138,6 +167,7 @@ public final class CommitHub: Sendable {
             return Array(state.waiters.values)
         }
         for waiter in woken { waiter.continuation.resume(returning: .closed) }
+        changeObserver.withLock { $0 }?.handler(.closed)
     }
 
     /// A new subscriber identity, so `closeSubscriber` can end that subscriber's waits (its client went away)
@@ -157,6 +187,11 @@ public final class CommitHub: Sendable {
             return state.waiters.removeValue(forKey: token)
         }
         waiter?.continuation.resume(returning: .closed)
+    }
+
+    /// True once `closeSubscriber` was called for the subscriber (and until it is forgotten).
+    public func isClosed(subscriber: Int) -> Bool {
+        state.withLock { $0.closedSubscribers.contains(subscriber) }
     }
 
     /// Drops what the hub kept about a subscriber that has finished.

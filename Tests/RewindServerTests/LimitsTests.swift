@@ -218,8 +218,13 @@ final class RawSocket {
     private let fd: Int32
     private(set) var closedByPeer = false
 
-    init(port: Int) throws {
+    /// - Parameter receiveBuffer: the socket's receive buffer in bytes (`SO_RCVBUF`), for a client that should fill
+    ///   up after little data when it stops reading.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -241,6 +246,26 @@ final class RawSocket {
     /// Ends the sending side, as a client that gives up mid-request does.
     func shutdownWrite() {
         Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// Reads until `done` says what arrived so far is enough, the peer closes, or `seconds` pass; returns every byte
+    /// that arrived. Polls without blocking, as `receiveAll` does.
+    func receive(seconds: Int, until done: ([UInt8]) -> Bool) async -> [UInt8] {
+        var received: [UInt8] = []
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while ContinuousClock.now < deadline, !done(received) {
+            let count = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count > 0 {
+                received += buffer[0..<count]
+            } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
+                closedByPeer = true
+                break
+            } else {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        return received
     }
 
     /// What arrives until the peer closes or `seconds` pass. Polls without blocking: a blocked thread of the
