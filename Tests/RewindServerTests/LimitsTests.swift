@@ -271,20 +271,6 @@ final class RawSocket {
     /// What arrives until the peer closes or `seconds` pass. Polls without blocking: a blocked thread of the
     /// cooperative pool is one the in-process server cannot use to answer.
     func receiveAll(seconds: Int) async -> String {
-        var received: [UInt8] = []
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while ContinuousClock.now < deadline {
-            let count = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if count > 0 {
-                received += buffer[0..<count]
-            } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
-                closedByPeer = true
-                break
-            } else {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        return String(decoding: received, as: UTF8.self)
+        String(decoding: await receive(seconds: seconds) { _ in false }, as: UTF8.self)
     }
 }
