@@ -61,37 +61,22 @@ extension PostgresEventLog {
     ) async throws -> (output: Output, page: PageSummary) {
         try await withConnection("a read") { connection, logger in
             var output = output
-            let rows = try await connection.query(Self.packedPageQuery(query), logger: logger)
-            var summary: (head: Int64, prunedThrough: Int64, count: Int64, firstID: Int64?, lastID: Int64?)?
-            for try await row in rows where summary == nil {
-                var cells = row.makeIterator()
-                summary = (
-                    try cells.next()!.decode(Int64.self), try cells.next()!.decode(Int64.self), try cells.next()!.decode(Int64.self),
-                    try cells.next()!.decode(Int64?.self), try cells.next()!.decode(Int64?.self)
-                )
-                let (ids, types, datas) = (cells.next()!.bytes, cells.next()!.bytes, cells.next()!.bytes)
-                if let ids, let types, let datas, summary!.count > 0 {
-                    try Self.unpack(ids: ids, types: types, datas: datas, expecting: Int(summary!.count)) { event in visit(&output, event) }
-                }
-            }
-            guard let summary else { throw StoreError.unavailable("a page read from PostgreSQL returned no row") }
-            let events = Int(summary.count)
-            let scanned = Self.scannedThrough(query, count: events, lastID: summary.lastID, head: summary.head)
-            return (
-                output,
-                PageSummary(
-                    count: events,
-                    firstID: summary.firstID,
-                    scannedThrough: scanned,
-                    head: summary.head,
-                    prunedThrough: summary.prunedThrough
-                )
+            let (head, prunedThrough, count, firstID, lastID, ids, types, datas) = try await Self.single(
+                connection.query(Self.packedPageQuery(query), logger: logger),
+                (Int64, Int64, Int64, Int64?, Int64?, ByteBuffer?, ByteBuffer?, ByteBuffer?).self
             )
+            if let ids, let types, let datas, count > 0 {
+                try Self.unpack(ids: ids, types: types, datas: datas, expecting: Int(count)) { event in visit(&output, event) }
+            }
+            let events = Int(count)
+            let scanned = Self.scannedThrough(query, count: events, lastID: lastID, head: head)
+            return (output, PageSummary(count: events, firstID: firstID, scannedThrough: scanned, head: head, prunedThrough: prunedThrough))
         }
     }
 
-    /// Walks a page's three arrays in PostgreSQL's binary form (`BinaryArrayReader`) in step: the ids (`int8`), the types (`text`, UTF-8) and the data (`bytea`). Throws unless each
-    /// holds exactly `count` elements, none NULL, and the ids ascend.
+    /// Walks a page's three arrays in PostgreSQL's binary form (`BinaryArrayReader`) in step: the ids (`int8`), the
+    /// types (`text`, UTF-8) and the data (`bytea`). Throws unless each holds exactly `count` elements, none NULL,
+    /// and the ids ascend.
     static func unpack(ids: ByteBuffer, types: ByteBuffer, datas: ByteBuffer, expecting count: Int, _ visit: (RawEvent) -> Void) throws {
         let complete: Bool = ids.withUnsafeReadableBytes { idBytes in
             types.withUnsafeReadableBytes { typeBytes in
