@@ -39,7 +39,9 @@ extension PostgresEventLog {
     /// committed, a request is replayed or refused), the function chains the hashes itself; the result is the same
     /// chain either way. Results and the events committed are rebuilt here from the ids and times it returns.
     static func commit(_ prepared: PreparedCommit, _ connection: PostgresConnection, _ logger: Logger) async throws -> Committed {
-        let (requests, batch, proposed, expected, hashes) = (prepared.requests, prepared.batch, prepared.proposed, prepared.expected, prepared.hashes)
+        let (requests, batch, proposed, expected, hashes) = (
+            prepared.requests, prepared.batch, prepared.chain.proposed, prepared.chain.expected, prepared.chain.hashes
+        )
         let (window, listener, chainHint) = (prepared.window, prepared.listener, prepared.hint)
         let (previousHead, commitTime, kinds, firsts, lasts, times, newTip) = try await single(
             connection.query(
@@ -96,9 +98,7 @@ extension PostgresEventLog {
     struct PreparedCommit: Sendable {
         var requests: [AppendRequest]
         fileprivate var batch: Batch
-        var proposed: Int64
-        var expected = ChainHint(head: -1, tip: [], time: 0)
-        var hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: 0)
+        var chain: ChainedHashes
         var window: Int64
         var listener: CommitListener
         var hint: ChainHintSlot
@@ -109,27 +109,31 @@ extension PostgresEventLog {
 
         static func make(_ requests: [AppendRequest], window: Int64, listener: CommitListener, hint: ChainHintSlot) async -> PreparedCommit {
             let events = requests.reduce(0) { $0 + $1.events.count }
-            guard events >= sideBySideEvents else {
-                return PreparedCommit(requests, batch: Batch(requests, events: events), window: window, listener: listener, hint: hint)
+            let batch: Batch
+            let chain: ChainedHashes
+            if events >= sideBySideEvents {
+                async let arrays = Batch(requests, events: events)
+                chain = ChainedHashes(requests, events: events, from: hint.value.withLock { $0 })
+                batch = await arrays
+            } else {
+                batch = Batch(requests, events: events)
+                chain = ChainedHashes(requests, events: events, from: hint.value.withLock { $0 })
             }
-            async let batch = Batch(requests, events: events)
-            var prepared = PreparedCommit(requests, batch: nil, window: window, listener: listener, hint: hint)
-            prepared.batch = await batch
-            return prepared
+            return PreparedCommit(requests: requests, batch: batch, chain: chain, window: window, listener: listener, hint: hint)
         }
+    }
 
-        /// Chains the hashes from the hint; the arrays are `batch`, or left empty for the caller to set.
-        private init(_ requests: [AppendRequest], batch: Batch?, window: Int64, listener: CommitListener, hint chainHint: ChainHintSlot) {
-            self.requests = requests
-            self.batch = batch ?? Batch()
-            self.window = window
-            self.listener = listener
-            self.hint = chainHint
-            proposed = Timestamp.now().microseconds
-            guard let hint = chainHint.value.withLock({ $0 }) else { return }
+    /// The commit's proposed time, and the hashes chained in Swift from where this log's last commit left the head,
+    /// with that head and tip for the function to check them against (none without a hint).
+    struct ChainedHashes: Sendable {
+        var proposed = Timestamp.now().microseconds
+        var expected = ChainHint(head: -1, tip: [], time: 0)
+        var hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: 0)
+
+        init(_ requests: [AppendRequest], events: Int, from hint: ChainHint?) {
+            guard let hint else { return }
             expected = hint
             proposed = max(proposed, hint.time)
-            let events = requests.reduce(0) { $0 + $1.events.count }
             hashes = BinaryArrayParameter(.byteaArray, of: .bytea, reservingCapacity: events * 36)
             var tip = hint.tip
             var id = hint.head
@@ -164,8 +168,6 @@ extension PostgresEventLog {
         var types = BinaryArrayParameter(.textArray, of: .text)
         var datas = BinaryArrayParameter(.byteaArray, of: .bytea)
         var jsons = BinaryArrayParameter(.boolArray, of: .bool)
-
-        init() {}
 
         init(_ requests: [AppendRequest], events: Int) {
             eventStreams = BinaryArrayParameter(.textArray, of: .text, reservingCapacity: events * 16)
