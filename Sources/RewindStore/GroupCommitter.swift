@@ -47,25 +47,25 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     /// Commits `request` with others queued meanwhile and returns its result once its commit is done. `commit` is
     /// the store's commit function; the leader's is the one that runs.
     package func submit(_ request: Request, commit: @escaping Commit) async throws -> Response {
-        try await submit(request, lead: { [self] token in try await lead(ownToken: token, commit: { (try await commit($0), nil) }) })
+        try await submit(request, committing: { (try await commit($0), nil) })
     }
 
     /// Commits `request` as `submit(_:commit:)` does, announcing each commit apart (see `AnnouncedCommit`).
     package func submit(_ request: Request, announcedCommit commit: @escaping AnnouncedCommit) async throws -> Response {
         try await submit(
             request,
-            lead: { [self] token in
-                try await lead(
-                    ownToken: token,
-                    commit: {
-                        let (results, announce) = try await commit($0); return (results, announce)
-                    }
-                )
+            committing: { requests in
+                let (results, announce) = try await commit(requests)
+                return (results, announce)
             }
         )
     }
 
-    private func submit(_ request: Request, lead: (_ token: Int) async throws -> Response) async throws -> Response {
+    /// Either kind of commit, the announcement optional.
+    private typealias Committing =
+        @Sendable (_ requests: [Request]) async throws -> ([Result<Response, any Error>], (@Sendable () async -> Void)?)
+
+    private func submit(_ request: Request, committing commit: @escaping Committing) async throws -> Response {
         var token = 0
         let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
             let arrival = state.withLock { state in
@@ -82,7 +82,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
         }
         switch outcome {
         case .done(let result): return result
-        case .lead: return try await lead(token)
+        case .lead: return try await lead(ownToken: token, commit: commit)
         }
     }
 
@@ -112,10 +112,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
 
     private func lead(
         ownToken: Int,
-        commit:
-            @escaping @Sendable (_ requests: [Request]) async throws -> (
-                [Result<Response, any Error>], (@Sendable () async -> Void)?
-            )
+        commit: @escaping Committing
     ) async throws -> Response {
         let batch = state.withLock { $0.takeBatch() }
         let requests = batch.map(\.waiter.request)
