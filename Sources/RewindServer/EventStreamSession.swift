@@ -128,15 +128,7 @@ struct EventStreamSession: Sendable {
                 complete = page.count < want
                 position = page.scannedThrough
             }
-            if frames.count == 1 {
-                try await writer.write(frames[0])
-            } else if !frames.isEmpty {
-                // One buffer through the HTTP pipeline costs less than a pass per frame: copy the shared frames.
-                var joined = ByteBuffer()
-                joined.reserveCapacity(frames.reduce(0) { $0 + $1.readableBytes })
-                for frame in frames { joined.writeImmutableBuffer(frame) }
-                try await writer.write(joined)
-            }
+            if let body = RecentEvents.joined(frames) { try await writer.write(body) }
             if !frames.isEmpty {
                 lastWrite = .now
                 sent += events

@@ -326,16 +326,7 @@ private struct WindowCache {
         }
         key = (position, filter, limit, maxBytes)
         value = recent.frames(after: position, filter: filter, limit: limit, maxBytes: maxBytes).map { batch in
-            var body: ByteBuffer?
-            if batch.frames.count == 1 {
-                body = batch.frames[0]
-            } else if !batch.frames.isEmpty {
-                // One buffer through the HTTP pipeline costs less than a pass per frame: copy the shared frames.
-                var joined = ByteBuffer()
-                joined.reserveCapacity(batch.frames.reduce(0) { $0 + $1.readableBytes })
-                for frame in batch.frames { joined.writeImmutableBuffer(frame) }
-                body = joined
-            }
+            let body = RecentEvents.joined(batch.frames)
             return Read(
                 body: body,
                 chunk: framed ? body.map(Self.chunk) : nil,

@@ -92,6 +92,16 @@ final class RecentEvents: Sendable {
         var newestCommit: ContinuousClock.Instant?
     }
 
+    /// Frames as one buffer for one write (the buffer itself when there is one; nil for none): one buffer through
+    /// the HTTP pipeline costs less than a pass per frame, so the shared frames are copied.
+    static func joined(_ frames: [ByteBuffer]) -> ByteBuffer? {
+        guard frames.count > 1 else { return frames.first }
+        var joined = ByteBuffer()
+        joined.reserveCapacity(frames.reduce(0) { $0 + $1.readableBytes })
+        for frame in frames { joined.writeImmutableBuffer(frame) }
+        return joined
+    }
+
     /// The frames of up to `limit` events after `position` that pass `filter`; nil when `position` lies before the
     /// window (or its events are not where they should be), so the caller must read from the log.
     func frames(after position: Int64, filter: EventFilter, limit: Int, maxBytes: Int) -> Batch? {
