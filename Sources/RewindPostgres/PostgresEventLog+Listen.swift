@@ -90,14 +90,28 @@ extension PostgresEventLog {
     func announce(head: Int64) async {
         let known = commits.head
         guard head > known else { return }
-        if let observer = commitObserver.withLock({ $0 }) {
-            let after = max(known, head - Self.catchUpWindowEvents)
+        var after = known
+        var events: [Event] = []
+        if commitObserver.withLock({ $0 }) != nil {
+            after = max(known, head - Self.catchUpWindowEvents)
             let query = ReadQuery(after: after, filter: .everything, limit: Int(head - after), through: head)
-            if let page = try? await read(query), !page.events.isEmpty {
-                observer.handler(after, page.events)
-            }
+            events = (try? await read(query))?.events ?? []
         }
-        commits.publish(head: head)
+        handOver(after: after, events, head: head)
+    }
+
+    /// Hands events to the commit observer and publishes the head, one caller at a time, leaving out the events
+    /// already handed over: a catch-up (the listener, the poll) and a commit's own announcement can reach the same
+    /// events in either order, and the observer (the server's window) must hear each event once, in id order.
+    func handOver(after previous: Int64, _ events: [Event], head: Int64) {
+        handingOver.withLock { _ in
+            let known = commits.head
+            let fresh = events.drop { $0.id <= known }
+            if !fresh.isEmpty, let observer = commitObserver.withLock({ $0 }) {
+                observer.handler(max(previous, known), Array(fresh))
+            }
+            commits.publish(head: head)
+        }
     }
 
     /// Listens for other nodes' commits until the task is cancelled, reconnecting after every failure (100 ms, then

@@ -54,6 +54,8 @@ public final class PostgresEventLog: EventStore {
     private let writer: GroupCommitter<AppendRequest, AppendResult>
     /// Told about every commit of this process and, from `catchUp`, of other nodes' newest events (`onCommit`).
     let commitObserver = Mutex<CommitObserver?>(nil)
+    /// Held while events are handed to the observer and the head published (`handOver`).
+    let handingOver = Mutex<Void>(())
     /// Where this log's last commit left the head, for chaining the next commit's hashes (`+Commit.swift`).
     let chainHint = ChainHintSlot()
     /// Why the last commit failed, until a commit or a probe succeeds (see `checkWritable`).
@@ -297,14 +299,11 @@ public final class PostgresEventLog: EventStore {
             committed.results,
             { [self] in
                 guard let last = committed.events.last else { return }
-                if let observer = commitObserver.withLock({ $0 }) {
-                    // Other nodes committed since this process last heard of them: their events go to the observer
-                    // first, so the server's window stays one run of the log instead of restarting at this commit
-                    // (which would send every caught-up subscriber to the log for them).
-                    if committed.previousHead > commits.head { await announce(head: committed.previousHead) }
-                    observer.handler(committed.previousHead, committed.events)
-                }
-                commits.publish(head: last.id)
+                // Other nodes committed since this process last heard of them: their events go to the observer
+                // first, so the server's window stays one run of the log instead of restarting at this commit
+                // (which would send every caught-up subscriber to the log for them).
+                if committed.previousHead > commits.head { await announce(head: committed.previousHead) }
+                handOver(after: committed.previousHead, committed.events, head: last.id)
             }
         )
     }
