@@ -75,7 +75,7 @@ public func buildApplication(configuration: RewindConfiguration, logger: Logger)
 }
 
 /// Plain HTTP/1.1, or with a certificate, TLS with HTTP/2 or HTTP/1.1 as the client's ALPN chooses. Either way each
-/// request runs with its `RequestOrigin` set.
+/// request runs with its `RequestOrigin` set, and each connection's task on its channel's event loop.
 func server(for configuration: RewindConfiguration) -> HTTPServerBuilder {
     let idle = configuration.idleTimeout.components
     let http1 = HTTP1Channel.Configuration(
@@ -88,18 +88,22 @@ func server(for configuration: RewindConfiguration) -> HTTPServerBuilder {
     let trustedProxies = configuration.trustedProxies
     guard let certificates = configuration.tls else {
         return HTTPServerBuilder { responder in
-            HTTP1Channel(
-                responder: RequestOrigin.responder(responder, trustedProxies: trustedProxies),
-                configuration: http1
+            EventLoopBoundChannel(
+                base: HTTP1Channel(
+                    responder: RequestOrigin.responder(responder, trustedProxies: trustedProxies),
+                    configuration: http1
+                )
             )
         }
     }
     return HTTPServerBuilder { responder in
-        try HTTP2UpgradeChannel(
-            tlsConfiguration: certificates.serverConfiguration(),
-            // An HTTP/2 connection is idle once it has no open stream.
-            configuration: HTTP2UpgradeChannel.Configuration(idleTimeout: configuration.idleTimeout, streamConfiguration: http1),
-            responder: RequestOrigin.responder(responder, trustedProxies: trustedProxies)
+        EventLoopBoundChannel(
+            base: try HTTP2UpgradeChannel(
+                tlsConfiguration: certificates.serverConfiguration(),
+                // An HTTP/2 connection is idle once it has no open stream.
+                configuration: HTTP2UpgradeChannel.Configuration(idleTimeout: configuration.idleTimeout, streamConfiguration: http1),
+                responder: RequestOrigin.responder(responder, trustedProxies: trustedProxies)
+            )
         )
     }
 }

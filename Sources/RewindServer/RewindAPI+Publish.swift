@@ -8,11 +8,6 @@ extension RewindAPI {
     /// `POST /v1/streams/{stream}/events`: validates everything before the writer sees it, so a refused request
     /// writes nothing; answers 201 once the events are durable, or 200 replaying an earlier idempotent result.
     func publish(_ request: Request, context: RewindRequestContext) async throws -> Response {
-        // Publishing runs at high priority: with thousands of subscribers woken by every commit, the executor's
-        // queue is long, and a publish waiting behind them all would stall the writer that feeds them. The
-        // connection's own task is raised (it stays raised for the connection's next requests, which on a
-        // publisher's keep-alive connection are publishes too): a task of its own per request costs more.
-        withUnsafeCurrentTask { task in task?.escalatePriority(to: .high) }
         let stream = try streamName(context)
         try context.access.require(publishTo: stream)
         let key = try idempotencyKey(request.headers[.idempotencyKey])
