@@ -9,15 +9,11 @@ enum LogFormat: String, CaseIterable {
 enum RewindLogging {
     /// Bootstraps swift-log once for `serve`: every line carries `client.address` while a request is handled.
     static func start(level: Logger.Level, format: LogFormat) -> Logger {
-        switch format {
-        case .text:
-            LoggingSystem.bootstrap(
-                { label, provider in StreamLogHandler.standardError(label: label, metadataProvider: provider) },
-                metadataProvider: .requestOrigin
-            )
-        case .json:
-            LoggingSystem.bootstrap({ label, provider in JSONLogHandler(label: label, metadataProvider: provider) }, metadataProvider: .requestOrigin)
-        }
+        let lines: LogLineHandler.Format = format == .json ? .json : .text
+        LoggingSystem.bootstrap(
+            { label, provider in LogLineHandler(label: label, format: lines, metadataProvider: provider) },
+            metadataProvider: .requestOrigin
+        )
         var logger = Logger(label: "rewind")
         logger.logLevel = level
         return logger
