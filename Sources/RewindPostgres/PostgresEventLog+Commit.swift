@@ -38,7 +38,12 @@ extension PostgresEventLog {
     /// Swift's SHA-256 costs a fraction of PL/pgSQL's per event. When the hint turns out wrong (another node
     /// committed, a request is replayed or refused), the function chains the hashes itself; the result is the same
     /// chain either way. Results and the events committed are rebuilt here from the ids and times it returns.
-    static func commit(_ prepared: PreparedCommit, _ connection: PostgresConnection, _ logger: Logger) async throws -> Committed {
+    static func commit(
+        _ prepared: PreparedCommit,
+        _ connection: PostgresConnection,
+        _ logger: Logger,
+        handOff: @Sendable () -> Void
+    ) async throws -> Committed {
         let (requests, batch, proposed, expected, hashes) = (
             prepared.requests, prepared.batch, prepared.chain.proposed, prepared.chain.expected, prepared.chain.hashes
         )
@@ -64,6 +69,9 @@ extension PostgresEventLog {
         // Set before COMMIT: if the commit fails after all, the function finds the head row other than hinted and
         // chains the next commit's hashes itself.
         chainHint.value.withLock { $0 = ChainHint(head: newHead, tip: Array(newTip.readableBytesView), time: commitTime) }
+        // The head row stays locked until this transaction's COMMIT: the next group may start its transaction now,
+        // chaining from the hint just set, and its call waits on the lock while this COMMIT (and its fsync) runs.
+        handOff()
         var results: [Result<AppendResult, StoreError>] = []
         results.reserveCapacity(requests.count)
         var committed: [Event] = []

@@ -228,7 +228,7 @@ public final class PostgresEventLog: EventStore {
 
     /// Returns once PostgreSQL's `COMMIT` returned.
     public func append(_ request: AppendRequest) async throws -> AppendResult {
-        try await writer.submit(request, announcedCommit: { [self] requests in try await commitGroup(requests) })
+        try await writer.submit(request, pipelinedCommit: { [self] requests, handOff in try await commitGroup(requests, handOff: handOff) })
     }
 
     public func onCommit(_ handler: @escaping @Sendable (_ previousHead: Int64, _ events: [Event]) -> Void) {
@@ -255,12 +255,13 @@ public final class PostgresEventLog: EventStore {
 
     /// The writer's commit: a failed transaction is every request's answer, mapped to what it means to the callers.
     private func commitGroup(
-        _ requests: [AppendRequest]
+        _ requests: [AppendRequest],
+        handOff: @escaping @Sendable () -> Void
     ) async throws -> (results: [Result<AppendResult, any Error>], announce: @Sendable () async -> Void) {
         let started = ContinuousClock.now
         defer { metrics.commitDuration.recordInterval(since: started) }
         do {
-            let (results, announce) = try await commit(requests)
+            let (results, announce) = try await commit(requests, handOff: handOff)
             return (results.map { $0.mapError { $0 as any Error } }, announce)
         } catch {
             let failure = PostgresFailures.map(error, configuration)
@@ -279,7 +280,8 @@ public final class PostgresEventLog: EventStore {
     /// lead on, before answering the batch, so the next commit does not wait for it; a batch of 16 000 events spends
     /// about a tenth of its cycle there.
     private func commit(
-        _ requests: [AppendRequest]
+        _ requests: [AppendRequest],
+        handOff: @escaping @Sendable () -> Void
     ) async throws -> (results: [Result<AppendResult, StoreError>], announce: @Sendable () async -> Void) {
         let window = configuration.idempotencyWindow.microseconds
         // Runs in a task of its own already (see `GroupCommitter`), so a leader's cancelled caller does not stop it.
@@ -287,7 +289,9 @@ public final class PostgresEventLog: EventStore {
         let prepared = await PreparedCommit.make(requests, window: window, listener: listener, hint: chainHint)
         let committed = try await reachability.guarded(within: timeout) { [client, logger] in
             try await withPooledConnection(client, within: timeout, leaseWithin: leaseLimit, "a commit") { connection in
-                try await Self.transaction(connection, logger) { connection in try await Self.commit(prepared, connection, logger) }
+                try await Self.transaction(connection, logger) { connection in
+                    try await Self.commit(prepared, connection, logger, handOff: handOff)
+                }
             }
         }
         writeFailure.withLock { $0 = nil }

@@ -134,7 +134,7 @@ extension EventLog {
     /// Gives pages freed by deletions back to the file system, when the database was created with incremental
     /// vacuum (every log created by this version). Older files keep their free pages for reuse.
     func reclaimSpace() async throws {
-        try await pool.writeWithoutTransaction { db in
+        try await queuedWriteWithoutTransaction { db in
             try db.execute(sql: "PRAGMA incremental_vacuum")
         }
     }

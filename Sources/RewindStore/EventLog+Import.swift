@@ -26,7 +26,7 @@ extension EventLog {
     /// checks the chain; records must come in id order, and after every event already in the log. Text is bound
     /// with its length (`SQLiteRow.textArgument`), so data holding NUL is written whole and its hash still matches.
     public func importRecords(_ records: [ImportRecord]) async throws {
-        try await pool.write { db in
+        try await queuedWrite { db in
             let insert = try db.cachedStatement(
                 sql: """
                     INSERT INTO events (id, stream, type, data, json, time, key, hash)

@@ -7,7 +7,7 @@ extension EventLog {
     /// is announced to this process's subscribers at once, through the path that announces other processes'.
     public func deleteStream(_ name: String) async throws -> Bool {
         let now = Timestamp.now()
-        let deleted = try await pool.write { db in
+        let deleted = try await queuedWrite { db in
             guard let lastID = try Int64.fetchOne(db, sql: "SELECT last_id FROM streams WHERE name = ? AND deleted_at IS NULL", arguments: [name])
             else {
                 return false
@@ -89,7 +89,7 @@ extension EventLog {
     /// Forgets idempotency keys older than the dedupe window.
     public func expireIdempotencyKeys(now: Timestamp = .now()) async throws -> Int {
         let horizon = now.microseconds - configuration.idempotencyWindow.microseconds
-        return try await pool.write { db in
+        return try await queuedWrite { db in
             try db.execute(sql: "DELETE FROM idempotency_keys WHERE time < ?", arguments: [horizon])
             return db.changesCount
         }
@@ -99,7 +99,7 @@ extension EventLog {
 extension EventLog: PrunableStore {
     package func recordRetention(_ policy: RetentionPolicy) async throws {
         let text = policy.description
-        try await pool.write { db in
+        try await queuedWrite { db in
             let current = try String.fetchOne(db, sql: "SELECT value FROM log_settings WHERE key = 'retention'")
             guard current != text else { return }
             try db.execute(sql: "INSERT OR REPLACE INTO log_settings (key, value) VALUES ('retention', ?)", arguments: [text])
@@ -128,7 +128,7 @@ extension EventLog: PrunableStore {
     }
 
     package func removeEvents(stream: String, through cutoff: Int64, limit: Int) async throws -> (count: Int64, bytes: Int64, last: Int64) {
-        try await pool.write { db in
+        try await queuedWrite { db in
             let row = try Row.fetchOne(
                 db,
                 sql: """

@@ -38,7 +38,7 @@ extension EventLog {
                         "the last commit failed at \(failure.at): \(failure.reason); \(free) bytes free on the database's file system"
                     )
                 }
-                try await pool.write { db in
+                try await queuedWrite { db in
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO log_settings (key, value) VALUES ('write_probe', ?)",
                         arguments: [Timestamp.now().description]
@@ -46,7 +46,7 @@ extension EventLog {
                 }
                 recordWriteSuccess()
             } else {
-                try await pool.writeWithoutTransaction { db in
+                try await queuedWriteWithoutTransaction { db in
                     try db.execute(sql: "BEGIN IMMEDIATE")
                     try db.execute(sql: "ROLLBACK")
                 }

@@ -26,9 +26,11 @@ public final class EventLog: Sendable {
     private let logger: Logger
     private let metrics: StoreMetrics
     /// Group-commits appends (see `GroupCommitter`).
-    private let writer = GroupCommitter<AppendRequest, AppendResult>()
+    private let writer = GroupCommitter<AppendRequest, AppendResult>(commitIgnoresCancellation: true)
     /// Told about every commit of this process (`onCommit`).
     private let commitObserver = Mutex<CommitObserver?>(nil)
+    /// Writes queued on GRDB's writer queue or running there, other than small commits (see `write(events:_:)`).
+    let queuedWrites = Atomic<Int>(0)
     /// Why the last commit failed, until one succeeds (see `checkWritable`).
     let writeHealth = Mutex<WriteFailure?>(nil)
 
@@ -107,7 +109,7 @@ public final class EventLog: Sendable {
     /// the same file, so `since` can find its place by binary search on ids.
     private func commit(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, StoreError>] {
         let window = configuration.idempotencyWindow.microseconds
-        let (results, previousHead, committed) = try await pool.write { db -> ([Result<AppendResult, StoreError>], Int64, [Event]) in
+        let transaction: @Sendable (Database) throws -> ([Result<AppendResult, StoreError>], Int64, [Event]) = { db in
             let previousHead = try Self.head(db)
             var committed: [Event] = []
             let lastTime = try Int64.fetchOne(db.cachedStatement(sql: "SELECT time FROM events ORDER BY id DESC LIMIT 1")) ?? 0
@@ -200,6 +202,7 @@ public final class EventLog: Sendable {
             }
             return (results, previousHead, committed)
         }
+        let (results, previousHead, committed) = try await write(events: requests.reduce(0) { $0 + $1.events.count }, transaction)
         recordWriteSuccess()
         metrics.commits.increment()
         metrics.committed(requests: requests.count, events: committed.count)
@@ -211,6 +214,76 @@ public final class EventLog: Sendable {
             commits.publish(head: last.id)
         }
         return results
+    }
+
+    /// Commits of at most this many events run on the calling thread (`writeHere`), larger ones on GRDB's writer
+    /// queue (`writeOnWriterQueue`). A small commit takes tens of microseconds, less than handing it to another
+    /// thread and back, which on a small virtual machine costs more than the commit itself; a large one would hold
+    /// the caller's event loop, and every connection on it, for milliseconds.
+    static let inlineCommitEvents = 64
+
+    /// Commits `transaction`: on the calling thread when it is small and the writer is free, else on GRDB's writer
+    /// queue. Either way the caller's cancellation does not interrupt it: the group commit's other requests wait
+    /// for its outcome.
+    private func write<T: Sendable>(events: Int, _ transaction: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        if events <= Self.inlineCommitEvents, queuedWrites.load(ordering: .relaxed) == 0, let done = try writeHere(transaction) {
+            return done
+        }
+        return try await writeOnWriterQueue(transaction)
+    }
+
+    /// Runs `updates` in a transaction on the calling thread (a connection's event loop): GRDB's writer queue is
+    /// entered synchronously. Returns nil, having written nothing, when another process holds SQLite's write lock:
+    /// the caller's thread must not wait out the busy timeout. (Writes of this process other than commits go
+    /// through `queuedWrite`, and while one is queued, commits take the writer queue too; one that starts between
+    /// that check and this call is waited for.)
+    private func writeHere<T>(_ updates: (Database) throws -> T) throws -> T? {
+        try pool.writeWithoutTransaction { db -> T? in
+            let connection = db.sqliteConnection
+            sqlite3_busy_timeout(connection, 0)
+            defer { sqlite3_busy_timeout(connection, Int32(clamping: configuration.busyTimeout.microseconds / 1000)) }
+            var result: T?
+            do {
+                try db.inTransaction(.immediate) {
+                    result = try updates(db)
+                    return .commit
+                }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                return nil
+            }
+            return result
+        }
+    }
+
+    /// Runs `updates` in a transaction on GRDB's writer queue. Unlike GRDB's async `write`, the caller's
+    /// cancellation does not interrupt it.
+    private func writeOnWriterQueue<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await queuedWrite { continuation in
+            pool.asyncWrite(updates) { _, result in continuation.resume(with: result) }
+        }
+    }
+
+    /// A write of this process other than a small commit, on GRDB's writer queue; counted in `queuedWrites` while
+    /// queued or running, so that small commits do not wait for it on an event loop.
+    func queuedWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await queuedWrite { continuation in
+            pool.asyncWrite(updates) { _, result in continuation.resume(with: result) }
+        }
+    }
+
+    /// `queuedWrite` outside a transaction.
+    func queuedWriteWithoutTransaction<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await queuedWrite { continuation in
+            pool.asyncWriteWithoutTransaction { db in continuation.resume(with: Result { try updates(db) }) }
+        }
+    }
+
+    private func queuedWrite<T: Sendable>(
+        _ start: (CheckedContinuation<T, any Error>) -> Void
+    ) async throws -> T {
+        queuedWrites.add(1, ordering: .relaxed)
+        defer { queuedWrites.subtract(1, ordering: .relaxed) }
+        return try await withCheckedThrowingContinuation(start)
     }
 
     /// Runs the cached insert through SQLite's own binding calls. This is the hottest statement of the writer;

@@ -8,8 +8,9 @@ import Synchronization
 /// that queued during that commit before answering the others of its batch, so the next group commits while
 /// these answers go out. Both stores (SQLite's `EventLog`, PostgreSQL's `PostgresEventLog`) append through one.
 ///
-/// The commit runs in a task of its own: the leader's caller going away (its task cancelled) must not fail the
-/// other requests of the batch, nor stop a transaction whose outcome they wait for.
+/// The leader's caller going away (its task cancelled) must not fail the other requests of the batch, nor stop a
+/// transaction whose outcome they wait for: the commit runs in a task of its own, unless the store says its commit
+/// function cannot be interrupted by cancellation (`commitIgnoresCancellation`), and the leader runs it itself.
 package final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
     /// Commits a batch in one transaction: one result per request, in the batch's order. A thrown error is every
     /// request's answer.
@@ -21,6 +22,16 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     /// order.
     package typealias AnnouncedCommit =
         @Sendable (_ requests: [Request]) async throws -> (results: [Result<Response, any Error>], announce: @Sendable () async -> Void)
+
+    /// An `AnnouncedCommit` that may let the next group start before it is done: it calls `handOff` once the rest of
+    /// its work no longer has to come before the next commit's (PostgreSQL: the call returned, the head row is
+    /// locked until `COMMIT`, and the next transaction queues on that lock while this one's `COMMIT` and fsync run).
+    /// Calling it is optional, and calling it again does nothing. Announcements still run in commit order, and
+    /// each request is still answered only once its own commit is done.
+    package typealias PipelinedCommit =
+        @Sendable (_ requests: [Request], _ handOff: @escaping @Sendable () -> Void) async throws -> (
+            results: [Result<Response, any Error>], announce: @Sendable () async -> Void
+        )
 
     private enum Outcome {
         case done(Response)
@@ -37,35 +48,61 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     /// The announcement of the latest commit that has one: the next waits for it.
     private let lastAnnouncement = Mutex<Task<Void, Never>?>(nil)
     private let refusal: @Sendable () -> (any Error)?
+    private let commitIgnoresCancellation: Bool
 
-    /// - Parameter refusal: asked, while a commit is in flight, whether a new request is to be answered at once with
-    ///   the error it returns instead of waiting behind that commit (PostgreSQL known out of reach); nil lets it wait.
-    package init(refusingWhileBusy refusal: @escaping @Sendable () -> (any Error)? = { nil }) {
+    /// - Parameters:
+    ///   - commitIgnoresCancellation: true when the commit function runs to its end whatever its caller's
+    ///     cancellation (SQLite's, whose transaction runs without suspending or on GRDB's writer queue). The leader
+    ///     then calls it directly instead of in a task of its own, which on a connection's event loop saves two
+    ///     thread hops per commit.
+    ///   - refusal: asked, while a commit is in flight, whether a new request is to be answered at once with the
+    ///     error it returns instead of waiting behind that commit (PostgreSQL known out of reach); nil lets it wait.
+    package init(
+        commitIgnoresCancellation: Bool = false,
+        refusingWhileBusy refusal: @escaping @Sendable () -> (any Error)? = { nil }
+    ) {
+        self.commitIgnoresCancellation = commitIgnoresCancellation
         self.refusal = refusal
     }
 
     /// Commits `request` with others queued meanwhile and returns its result once its commit is done. `commit` is
     /// the store's commit function; the leader's is the one that runs.
     package func submit(_ request: Request, commit: @escaping Commit) async throws -> Response {
-        try await submit(request, committing: { (try await commit($0), nil) })
+        try await submit(request, announces: false, committing: { requests, _ in (try await commit(requests), nil) })
     }
 
     /// Commits `request` as `submit(_:commit:)` does, announcing each commit apart (see `AnnouncedCommit`).
     package func submit(_ request: Request, announcedCommit commit: @escaping AnnouncedCommit) async throws -> Response {
         try await submit(
             request,
-            committing: { requests in
+            announces: true,
+            committing: { requests, _ in
                 let (results, announce) = try await commit(requests)
                 return (results, announce)
             }
         )
     }
 
-    /// Either kind of commit, the announcement optional.
-    private typealias Committing =
-        @Sendable (_ requests: [Request]) async throws -> ([Result<Response, any Error>], (@Sendable () async -> Void)?)
+    /// Commits `request` as `submit(_:announcedCommit:)` does, the next group starting when the commit says so
+    /// (see `PipelinedCommit`).
+    package func submit(_ request: Request, pipelinedCommit commit: @escaping PipelinedCommit) async throws -> Response {
+        try await submit(
+            request,
+            announces: true,
+            committing: { requests, handOff in
+                let (results, announce) = try await commit(requests, handOff)
+                return (results, announce)
+            }
+        )
+    }
 
-    private func submit(_ request: Request, committing commit: @escaping Committing) async throws -> Response {
+    /// Every kind of commit: the hand-off may be ignored, the announcement is optional.
+    private typealias Committing =
+        @Sendable (_ requests: [Request], _ handOff: @escaping @Sendable () -> Void) async throws -> (
+            [Result<Response, any Error>], (@Sendable () async -> Void)?
+        )
+
+    private func submit(_ request: Request, announces: Bool, committing commit: @escaping Committing) async throws -> Response {
         var token = 0
         let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
             let arrival = state.withLock { state in
@@ -82,7 +119,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
         }
         switch outcome {
         case .done(let result): return result
-        case .lead: return try await lead(ownToken: token, commit: commit)
+        case .lead: return try await lead(ownToken: token, announces: announces, commit: commit)
         }
     }
 
@@ -95,7 +132,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     package var isClosed: Bool { state.withLock { $0.closed } }
 
     /// True while a commit is in flight or a leader is about to start one (a graceful shutdown waits for this).
-    package var isCommitting: Bool { state.withLock { $0.committing } }
+    package var isCommitting: Bool { state.withLock { $0.committing || $0.inFlight > 0 } }
 
     /// How many requests wait for a commit to take them (a leader handed the lead counts until it takes them).
     package var waitingCount: Int { state.withLock { $0.queue.count } }
@@ -112,36 +149,37 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
 
     private func lead(
         ownToken: Int,
+        announces: Bool,
         commit: @escaping Committing
     ) async throws -> Response {
         let batch = state.withLock { $0.takeBatch() }
+        defer { state.withLock { $0.finished() } }
         let requests = batch.map(\.waiter.request)
+        // This commit's place among the announcements, taken before the lead can pass on: with a hand-off before
+        // the commit is done, the next commit may finish first, and must still announce after this one.
+        let turn = announces ? AnnouncementTurn(after: lastAnnouncement) : nil
+        let handedOver = Atomic<Bool>(false)
+        let handOff: @Sendable () -> Void = { [self] in
+            guard !handedOver.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            let next = state.withLock { $0.handOver() }
+            next?.waiter.continuation.resume(returning: .lead)
+        }
         var results: [Result<Response, any Error>]
-        var announcement: Task<Void, Never>?
+        var announce: (@Sendable () async -> Void)?
         do {
-            let announce: (@Sendable () async -> Void)?
-            (results, announce) = try await Task { try await commit(requests) }.value
-            precondition(results.count == batch.count, "a commit answers every request of its batch")
-            if let announce {
-                // Queued behind the previous commit's announcement before the lead passes on, so the next commit's
-                // comes after this one's.
-                announcement = lastAnnouncement.withLock { last in
-                    let previous = last
-                    let task = Task {
-                        await previous?.value
-                        await announce()
-                    }
-                    last = task
-                    return task
-                }
+            if commitIgnoresCancellation {
+                (results, announce) = try await commit(requests, handOff)
+            } else {
+                (results, announce) = try await Task { try await commit(requests, handOff) }.value
             }
+            precondition(results.count == batch.count, "a commit answers every request of its batch")
         } catch {
             results = Array(repeating: .failure(error), count: batch.count)
         }
-        // Pass the lead on before announcing or answering anyone, so the next group commits meanwhile.
-        let next = state.withLock { $0.handOver() }
-        next?.waiter.continuation.resume(returning: .lead)
-        await announcement?.value
+        // Pass the lead on (if the commit did not already) before announcing or answering anyone, so the next group
+        // commits meanwhile.
+        handOff()
+        await turn?.announce(announce)
         var own: Result<Response, any Error>?
         for (entry, result) in zip(batch, results) {
             if entry.token == ownToken {
@@ -155,6 +193,38 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
         }
         guard let own else { preconditionFailure("a leader's own request is always in the batch it commits") }
         return try own.get()
+    }
+}
+
+/// One commit's place in the order of announcements: its announcement (if any) runs after every earlier commit's
+/// and before every later one's.
+private struct AnnouncementTurn: Sendable {
+    private let task: Task<Void, Never>
+    private let continuation: AsyncStream<(@Sendable () async -> Void)?>.Continuation
+
+    /// Takes the next place after `last`, the latest announcement queued, and becomes the latest.
+    init(after last: borrowing Mutex<Task<Void, Never>?>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void)?.self)
+        self.continuation = continuation
+        task = last.withLock { last in
+            let previous = last
+            let task = Task {
+                await previous?.value
+                for await announce in stream {
+                    await announce?()
+                    break
+                }
+            }
+            last = task
+            return task
+        }
+    }
+
+    /// Runs `announce` in this place and returns once it and every earlier announcement ran.
+    func announce(_ announce: (@Sendable () async -> Void)?) async {
+        continuation.yield(announce)
+        continuation.finish()
+        await task.value
     }
 }
 
@@ -180,7 +250,10 @@ package struct GroupCommitState<Waiter> {
     }
 
     package private(set) var queue: [Entry] = []
+    /// True while a leader leads: from taking the lead until it hands it over (or the writer goes idle).
     package private(set) var committing = false
+    /// Commits taken and not finished: with a hand-off before a commit is done, more than one.
+    package private(set) var inFlight = 0
     package var closed = false
     private var nextToken = 0
     /// The request told to lead the next commit that has not taken the queue yet: it stays in the queue, and being
@@ -205,6 +278,7 @@ package struct GroupCommitState<Waiter> {
     /// The leader takes every queued request (its own included) for one commit.
     package mutating func takeBatch() -> [Entry] {
         handedOver = nil
+        inFlight += 1
         defer { queue.removeAll(keepingCapacity: true) }
         return queue
     }
@@ -217,6 +291,11 @@ package struct GroupCommitState<Waiter> {
         }
         handedOver = first.token
         return first
+    }
+
+    /// A commit taken by `takeBatch` is done and its requests answered.
+    package mutating func finished() {
+        inFlight -= 1
     }
 
     /// Removes and returns every request waiting behind the commit in flight, except the one told to lead next.

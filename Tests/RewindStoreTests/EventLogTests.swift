@@ -108,6 +108,56 @@ struct EventLogTests {
         }
     }
 
+    /// A publisher that goes away does not stop the commit holding its events, whether it leads that commit or
+    /// waits for it, and whether the commit is small (SQLite writes it on the caller's thread) or large (on GRDB's
+    /// writer queue): the others of its batch wait for that commit's outcome.
+    @Test(arguments: Backend.all) func appendsOfCancelledCallersStillCommit(backend: Backend) async throws {
+        try await TemporaryStore.with(backend) { temporary in
+            let log = try await temporary.open()
+            let tasks = try (0..<40).map { index in
+                let datas = (0..<(index % 10 == 0 ? 200 : 1)).map { "\(index)-\($0)" }
+                let request = try request("s\(index % 3)", datas)
+                let task = Task { try await log.append(request) }
+                task.cancel()
+                return task
+            }
+            var ids: [Int64] = []
+            for task in tasks { ids += Array(try await task.value.ids) }
+            #expect(ids.sorted() == Array(1...Int64(4 * 200 + 36)))
+            let page = try await log.read(ReadQuery(after: 0, filter: .everything, limit: 10_000))
+            #expect(page.events.map(\.id) == Array(1...Int64(4 * 200 + 36)))
+        }
+    }
+
+    /// Another process holding SQLite's write lock makes a commit wait for it (up to the busy timeout), not fail:
+    /// the attempt on the caller's thread, which must not wait, gives way to the writer queue, which does.
+    @Test func aCommitWaitsForAnotherProcessHoldingTheWriteLock() async throws {
+        try await TemporaryStore.with(.sqlite) { temporary in
+            let log = try await temporary.open()
+            _ = try await log.append(try request("s", ["before"]))
+            let other = try DatabaseQueue(path: temporary.location)
+            let (locked, released) = (Shared(false), Shared(false))
+            // Another connection (as another process would) takes the write lock and keeps it for 300 ms.
+            let holder = Thread {
+                try? other.writeWithoutTransaction { db in
+                    try db.execute(sql: "BEGIN IMMEDIATE")
+                    locked.withLock { $0 = true }
+                    Thread.sleep(forTimeInterval: 0.3)
+                    released.withLock { $0 = true }
+                    try db.execute(sql: "COMMIT")
+                }
+            }
+            holder.start()
+            while !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            let append = Task { try await log.append(try request("s", ["while locked"])) }
+            let result = try await append.value
+            #expect(released.withLock { $0 }, "the append waited for the lock")
+            #expect(result.firstID == 2)
+            let page = try await log.read(ReadQuery(after: 0, filter: .everything, limit: 10))
+            #expect(page.events.map(\.data) == ["before", "while locked"])
+        }
+    }
+
     @Test(arguments: Backend.all) func idempotencyKeyIsPerStreamAndExpires(backend: Backend) async throws {
         try await TemporaryStore.with(backend) { temporary in
             let log = try await temporary.open(idempotencyWindow: .seconds(3))

@@ -81,6 +81,32 @@ struct GroupCommitterTests {
         try await eventually("the writer is idle") { !writer.committer.isCommitting }
     }
 
+    @Test("a commit that hands off early lets the next one run beside it; answers wait for their own commit, announcements keep commit order")
+    func pipelinedCommits() async throws {
+        let writer = Writer(pipelined: true)
+        writer.submit(1)
+        try await writer.held.startedCount(1)
+        writer.submit(2)
+        try await writer.held.startedCount(2)
+        #expect(writer.held.batches == [[1], [2]], "2 led a commit of its own while 1's was held")
+        #expect(writer.committer.isCommitting)
+        writer.held.release(commit: 1)
+        try await eventually("the commit of 2 returned") { writer.held.finished == 1 }
+        #expect(writer.announced.batches.isEmpty, "2's announcement waits for 1's commit and announcement")
+        #expect(writer.answerNow(2) == nil)
+        writer.held.release(commit: 0)
+        try await writer.announced.startedCount(1)
+        #expect(writer.announced.batches == [[1]])
+        #expect(writer.answerNow(1) == nil, "1 is answered only once its commit is announced")
+        writer.announced.release()
+        #expect(try await writer.answer(1).get() == 10)
+        try await writer.announced.startedCount(2)
+        writer.announced.release()
+        #expect(try await writer.answer(2).get() == 20)
+        #expect(writer.announced.batches == [[1], [2]])
+        try await eventually("the writer is idle") { !writer.committer.isCommitting }
+    }
+
     @Test("failWaiting answers every request waiting behind the commit in flight at once; that commit still completes")
     func failsWaitingRequests() async throws {
         let writer = Writer()
@@ -164,11 +190,14 @@ private final class Writer: Sendable {
     /// With `announcing`, each commit's announcement, held until released like a commit.
     let announced = HeldCommits()
     private let announcing: Bool
+    /// With `pipelined`, each commit hands the lead off as it starts, before it is held.
+    private let pipelined: Bool
     private let answers = Mutex<[Int: Result<Int, any Error>]>([:])
 
-    init(refusal: (any Error)? = nil, announcing: Bool = false) {
+    init(refusal: (any Error)? = nil, announcing: Bool = false, pipelined: Bool = false) {
         committer = GroupCommitter { refusal }
         self.announcing = announcing
+        self.pipelined = pipelined
     }
 
     /// Submits `n` from a task of its own; its answer is kept for `answer(_:)`.
@@ -177,7 +206,14 @@ private final class Writer: Sendable {
         Task { [self] in
             let result: Result<Int, any Error>
             do {
-                if announcing {
+                if pipelined {
+                    result = .success(
+                        try await committer.submit(n) { [held, announced] requests, handOff in
+                            handOff()
+                            return (try await held.commit(requests), { _ = try? await announced.commit(requests) })
+                        }
+                    )
+                } else if announcing {
                     result = .success(
                         try await committer.submit(n) { [held, announced] requests in
                             (try await held.commit(requests), { _ = try? await announced.commit(requests) })
@@ -224,8 +260,15 @@ private final class Writer: Sendable {
 private final class HeldCommits: Sendable {
     private struct State {
         var batches: [[Int]] = []
-        var outcomes: [Result<Void, any Error>] = []
+        /// By commit, in the order they started.
+        var outcomes: [Int: Result<Void, any Error>] = [:]
         var finished = 0
+
+        mutating func settleOldest(_ outcome: Result<Void, any Error>) {
+            var index = 0
+            while outcomes[index] != nil { index += 1 }
+            outcomes[index] = outcome
+        }
     }
     private let state = Mutex(State())
 
@@ -239,7 +282,7 @@ private final class HeldCommits: Sendable {
             return state.batches.count - 1
         }
         while true {
-            let outcome = state.withLock { index < $0.outcomes.count ? $0.outcomes[index] : nil }
+            let outcome = state.withLock { $0.outcomes[index] }
             if let outcome {
                 try outcome.get()
                 break
@@ -252,10 +295,13 @@ private final class HeldCommits: Sendable {
     }
 
     /// Lets the oldest commit not yet released complete.
-    func release() { state.withLock { $0.outcomes.append(.success(())) } }
+    func release() { state.withLock { $0.settleOldest(.success(())) } }
+
+    /// Lets the commit that started `index`-th (from 0) complete, whether or not earlier ones did.
+    func release(commit index: Int) { state.withLock { $0.outcomes[index] = .success(()) } }
 
     /// Makes the oldest commit not yet released throw `error`.
-    func fail(_ error: any Error) { state.withLock { $0.outcomes.append(.failure(error)) } }
+    func fail(_ error: any Error) { state.withLock { $0.settleOldest(.failure(error)) } }
 
     /// Waits until `count` commits have started.
     func startedCount(_ count: Int) async throws {
