@@ -13,6 +13,7 @@ Prints every run, then the medians and the medians of the same-run ratios two no
 Before each measurement it waits (up to `--wait` seconds, polling) until no other `rewind bench` runs on the
 machine, which shares its cores.
 Usage: scripts/bench-cluster.py [--binary .build/release/rewind] [--runs 3] [--quick]
+                               [--latency-only [--latency-subscribers N]]
 Only talks to 127.0.0.1; every run is bounded; the servers and the cluster it starts are stopped.
 """
 import argparse
@@ -89,15 +90,15 @@ def histogram_mean_ms(before, after):
     return round((after["sum"] - before["sum"]) / (after["count"] - before["count"]) * 1000, 3)
 
 
-def latency_run(runner, publisher, subscriber, seconds, stream):
-    """100 subscribers on node `subscriber`, 1 000 events/s published on node `publisher`; with the subscribers'
+def latency_run(runner, publisher, subscriber, seconds, stream, subscribers=100):
+    """`subscribers` (100) on node `subscriber`, 1 000 events/s published on node `publisher`; with the subscribers'
     node's own view: commit to frame written (`rewind_delivery_lag_seconds`) and, from another node, commit to
     catch-up done (`rewind_cross_node_lag_seconds`)."""
     names = ["rewind_delivery_lag_seconds", "rewind_cross_node_lag_seconds"]
     before = [metric_histogram(subscriber.port, name) for name in names]
     report = runner.bench(
         "fanout", "--publish-url", events_url(publisher), "--subscribe-url", events_url(subscriber),
-        "--subscribers", "100", "--rate", "1000", "--duration", str(seconds), "--publishers", "16",
+        "--subscribers", str(subscribers), "--rate", "1000", "--duration", str(seconds), "--publishers", "16",
         "--drain-timeout", "60", "--stream", stream)
     after = [metric_histogram(subscriber.port, name) for name in names]
     report["delivery_lag_mean_ms"] = histogram_mean_ms(before[0], after[0])
@@ -106,14 +107,14 @@ def latency_run(runner, publisher, subscriber, seconds, stream):
     return report
 
 
-def measure(runner, nodes, durations, latency_only=False):
+def measure(runner, nodes, durations, latency_only=False, latency_subscribers=100):
     """Every measurement of one configuration, on its fresh nodes (only the delivery latencies with
     `latency_only`)."""
     ingest_seconds, fanout_seconds = durations
     a = nodes[0]
     if latency_only:
-        return {"local": latency_run(runner, a, a, fanout_seconds, "local"),
-                "cross": latency_run(runner, a, nodes[1], fanout_seconds, "cross")}
+        return {"local": latency_run(runner, a, a, fanout_seconds, "local", latency_subscribers),
+                "cross": latency_run(runner, a, nodes[1], fanout_seconds, "cross", latency_subscribers)}
     out = {}
     out["ingest"] = runner.bench("ingest", *urls("--publish-url", nodes), "--connections", "64",
                                  "--duration", str(ingest_seconds), "--stream", "ingest")
@@ -130,7 +131,7 @@ def measure(runner, nodes, durations, latency_only=False):
     return out
 
 
-def run_configuration(runner, cluster, workdir, run, name, durations, latency_only=False):
+def run_configuration(runner, cluster, workdir, run, name, durations, latency_only=False, latency_subscribers=100):
     db = cluster.database("rewind_bench")
     nodes = [Rewind(runner.binary, workdir, free_port(), ["--node-name", f"bench-{i}"], db=db, retry=None,
                     log_name=f"run{run}-{name}-node{i}.log")
@@ -138,7 +139,7 @@ def run_configuration(runner, cluster, workdir, run, name, durations, latency_on
     try:
         for node in nodes:
             node.start(seconds=60)
-        return measure(runner, nodes, durations, latency_only)
+        return measure(runner, nodes, durations, latency_only, latency_subscribers)
     finally:
         for node in nodes:
             node.stop()
@@ -242,6 +243,8 @@ def main():
     parser.add_argument("--latency-only", action="store_true",
                         help="only two nodes, only the same-node and cross-node latencies (to compare binaries); "
                              "prints the raw figures as JSON")
+    parser.add_argument("--latency-subscribers", type=int, default=100,
+                        help="with --latency-only: subscribers of each latency run (default 100)")
     parser.add_argument("--quick", action="store_true", help="1 s runs, to check the script")
     parser.add_argument("--keep-postgres", action="store_true", help="leave the PostgreSQL cluster running")
     args = parser.parse_args()
@@ -255,7 +258,8 @@ def main():
     try:
         if args.latency_only:
             for run in range(args.runs):
-                results.append(run_configuration(runner, cluster, workdir, run + 1, "two", durations, True))
+                results.append(run_configuration(runner, cluster, workdir, run + 1, "two", durations, True,
+                                                 args.latency_subscribers))
             finished = True
             print(json.dumps(results))
             return
