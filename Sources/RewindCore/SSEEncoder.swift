@@ -82,18 +82,25 @@ public enum SSEEncoder {
     }
 
     static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
-        if value == 0 {
-            out.append(UInt8(ascii: "0"))
-            return
-        }
-        var digits: [UInt8] = []
-        var v = value.magnitude
-        while v > 0 {
-            digits.append(UInt8(ascii: "0") + UInt8(v % 10))
-            v /= 10
-        }
         if value < 0 { out.append(UInt8(ascii: "-")) }
-        out.append(contentsOf: digits.reversed())
+        var magnitude = value.magnitude
+        var digits = 1
+        var power: UInt64 = 10
+        while digits < 19, magnitude >= power {
+            digits += 1
+            power &*= 10
+        }
+        // Written in place, last digit first: no buffer of its own for a number of each frame.
+        let end = out.count + digits
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        out.withUnsafeMutableBufferPointer { buffer in
+            var index = end - 1
+            repeat {
+                buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+                index -= 1
+            } while magnitude > 0
+        }
     }
 
     private static let lf = UInt8(ascii: "\n")

@@ -74,6 +74,14 @@ struct SSEEncoderTests {
         )
     }
 
+    @Test(
+        "ids are written in decimal at every length",
+        arguments: [0, 7, 9, 10, 99, 100, 1_000_001, 999_999_999_999, Int64.max, -1, Int64.min] as [Int64]
+    )
+    func decimalIDs(id: Int64) {
+        #expect(frame(id: id, type: "message", data: "x") == "id: \(id)\ndata: x\n\n")
+    }
+
     @Test("comments and retry stay on one line")
     func commentAndRetry() {
         var out: [UInt8] = []
