@@ -33,7 +33,7 @@ extension EventLog {
     ) async throws -> (output: Output, page: PageSummary) {
         try await pool.read { db in
             var output = output
-            let (sql, arguments) = Self.selectSQL(query)
+            let (sql, arguments) = Self.selectSQL(query, columns: "id, type, data")
             let statement = try db.cachedStatement(sql: sql)
             try statement.setArguments(arguments)
             let handle = statement.sqliteStatement
@@ -48,8 +48,8 @@ extension EventLog {
                     throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                 }
                 let id = sqlite3_column_int64(handle, 0)
-                let type = UnsafeBufferPointer(start: sqlite3_column_text(handle, 2), count: Int(sqlite3_column_bytes(handle, 2)))
-                let data = UnsafeBufferPointer(start: sqlite3_column_text(handle, 3), count: Int(sqlite3_column_bytes(handle, 3)))
+                let type = UnsafeBufferPointer(start: sqlite3_column_text(handle, 1), count: Int(sqlite3_column_bytes(handle, 1)))
+                let data = UnsafeBufferPointer(start: sqlite3_column_text(handle, 2), count: Int(sqlite3_column_bytes(handle, 2)))
                 visit(&output, RawEvent(id: id, type: type, data: data))
                 count += 1
                 firstID = firstID ?? id
@@ -71,10 +71,9 @@ extension EventLog {
         }
     }
 
-    /// The statement of a page read.
-    private static func selectSQL(_ query: ReadQuery) -> (String, StatementArguments) {
-        // `scan` reads the type and data by their places in `Event.sqlColumns` (2 and 3).
-        var sql = "SELECT \(Event.sqlColumns) FROM events WHERE id > ?"
+    /// The statement of a page read, selecting `columns` (`scan` needs only three of an event's).
+    private static func selectSQL(_ query: ReadQuery, columns: String = Event.sqlColumns) -> (String, StatementArguments) {
+        var sql = "SELECT \(columns) FROM events WHERE id > ?"
         var arguments: StatementArguments = [query.after]
         let filter = query.filter
         if let streams = streamCondition(filter, column: "stream") {
