@@ -91,6 +91,8 @@ struct EventStreamSession: Sendable {
         var lastWrite = ContinuousClock.now
         var sent = 0
         var handoff = SubscriptionHandoff()
+        var ahead = PageAhead()
+        defer { ahead.cancel() }
         while true {
             if try await endIfExpired(writer: &writer) { return }
             let want = limit.map { min(pageSize, $0 - sent) } ?? pageSize
@@ -104,6 +106,7 @@ struct EventStreamSession: Sendable {
                 return batch != nil
             }
             if turn.source == .window, let batch {
+                ahead.cancel()
                 frames = batch.frames
                 events = batch.frames.count
                 complete = batch.complete
@@ -113,9 +116,19 @@ struct EventStreamSession: Sendable {
             } else {
                 if turn.fellBehind { metrics.slowReaderFallbacks.increment() }
                 metrics.readLog(&state)
-                // Frames are encoded straight from the store's bytes, one buffer per page.
-                var (bytes, page) = try await log.scan(ReadQuery(after: position, filter: filter, limit: want), into: [UInt8]()) { out, event in
-                    SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &out)
+                let query = ReadQuery(after: position, filter: filter, limit: want)
+                let read: (bytes: [UInt8], page: PageSummary)
+                if let page = try await ahead.take(query) {
+                    read = page
+                } else {
+                    read = try await Self.encodedPage(log, query)
+                }
+                var (bytes, page) = read
+                // A full page means more to read: the next page is read and encoded on a reader thread while this
+                // one goes to the socket.
+                if page.count == want, limit.map({ sent + page.count < $0 }) ?? true {
+                    let remaining = limit.map { $0 - sent - page.count }
+                    ahead.start(ReadQuery(after: page.scannedThrough, filter: filter, limit: min(pageSize, remaining ?? pageSize)), log)
                 }
                 if signalGaps, page.prunedThrough > position {
                     // Events after the cursor were pruned: say so, then go on with the earliest one kept.
@@ -195,6 +208,14 @@ struct EventStreamSession: Sendable {
         }
     }
 
+    /// One page of the log after `query.after`, its frames encoded straight from the store's bytes into one buffer.
+    fileprivate static func encodedPage(_ log: any EventStore, _ query: ReadQuery) async throws -> (bytes: [UInt8], page: PageSummary) {
+        let (bytes, page) = try await log.scan(query, into: [UInt8]()) { out, event in
+            SSEEncoder.appendFrame(id: event.id, type: event.type, data: event.data, to: &out)
+        }
+        return (bytes, page)
+    }
+
     /// Ends the stream with a comment saying why once the token has expired; checked between pages and on every
     /// heartbeat tick (a quarter of the heartbeat interval).
     private func endIfExpired(writer: inout any ResponseBodyWriter) async throws -> Bool {
@@ -220,4 +241,36 @@ struct EventStreamSession: Sendable {
 
     private static let expiredLine: [UInt8] = Array(": token expired\n\n".utf8)
     private static let heartbeatLine: [UInt8] = Array(":\n".utf8)
+}
+
+/// The next page of a replay, read while the current one is written: a replay then waits for the socket or for the
+/// log, not for one after the other. At most one page is read ahead, so a subscriber holds at most two pages.
+private struct PageAhead {
+    private var query: ReadQuery?
+    private var task: Task<(bytes: [UInt8], page: PageSummary), any Error>?
+
+    /// Starts reading the page `query` names.
+    mutating func start(_ query: ReadQuery, _ log: any EventStore) {
+        cancel()
+        self.query = query
+        task = Task { try await EventStreamSession.encodedPage(log, query) }
+    }
+
+    /// The page read ahead when it is the one `query` asks for; nil (and the page dropped) otherwise.
+    mutating func take(_ query: ReadQuery) async throws -> (bytes: [UInt8], page: PageSummary)? {
+        guard let task, let ahead = self.query else { return nil }
+        self.task = nil
+        self.query = nil
+        guard ahead.after == query.after, ahead.limit == query.limit else {
+            task.cancel()
+            return nil
+        }
+        return try await task.value
+    }
+
+    mutating func cancel() {
+        task?.cancel()
+        task = nil
+        query = nil
+    }
 }
