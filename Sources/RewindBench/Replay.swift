@@ -41,8 +41,18 @@ extension Bench {
                 }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            let (events, bytes, last) = try await loop.submit { (counter.value.events, counter.value.bytes, counter.value.lastEvent) }.get()
+            let (events, bytes, last, disconnected) = try await loop.submit {
+                (counter.value.events, counter.value.bytes, counter.value.lastEvent, counter.value.isDisconnected)
+            }.get()
             try? await channel.close()
+            guard events >= options.events else {
+                throw BenchError(
+                    "the replay received \(events) of \(options.events) events before "
+                        + (disconnected ? "the server closed the connection" : "nothing more arrived for 10 s")
+                        + "; the subscribe URL must start from the oldest event (Rewind: ?from=earliest) and the stream "
+                        + "must hold --events events"
+                )
+            }
             let seconds = Double(max(last, started + 1) - started) / 1e9
             report.add("received", events)
             report.add("seconds", seconds)

@@ -60,11 +60,11 @@ struct Bench: AsyncParsableCommand {
         @Flag(help: "Print one JSON object instead of aligned lines.")
         var json = false
 
-        /// The publish and subscribe templates, each list in the order given, or the default URL alone.
-        func templates() throws -> (publish: [URLTemplate], subscribe: [URLTemplate]) {
-            func parse(_ urls: [String]) throws -> [URLTemplate] {
+        /// The publish and subscribe templates, each list in the order given, or its default URL alone.
+        func templates(subscribeDefault: String = defaultURL) throws -> (publish: [URLTemplate], subscribe: [URLTemplate]) {
+            func parse(_ urls: [String], default: String) throws -> [URLTemplate] {
                 var templates: [URLTemplate] = []
-                for url in urls.isEmpty ? [Self.defaultURL] : urls {
+                for url in urls.isEmpty ? [`default`] : urls {
                     do {
                         templates.append(try URLTemplate(url))
                     } catch {
@@ -73,7 +73,7 @@ struct Bench: AsyncParsableCommand {
                 }
                 return templates
             }
-            return (try parse(publishURLs), try parse(subscribeURLs))
+            return (try parse(publishURLs, default: Self.defaultURL), try parse(subscribeURLs, default: subscribeDefault))
         }
 
         func print(_ report: BenchReport) {
@@ -167,24 +167,33 @@ struct Bench: AsyncParsableCommand {
                 Examples:
                   rewind bench replay --events 1000000 --batch 1000
                   rewind bench replay --stream big --events 1000000 --no-preload \\
-                    --subscribe-url 'http://127.0.0.1:8080/v1/streams/{stream}/events'
+                    --subscribe-url 'http://127.0.0.1:8080/v1/streams/{stream}/events?from=earliest'
+
+                The subscribe URL must start from the oldest event; without --subscribe-url the replay reads \
+                \(Common.defaultURL)?from=earliest. Fewer events than --events, when the connection ends or nothing \
+                arrives for 10 s, is an error.
                 """
         )
         @OptionGroup var common: Common
         @Option(help: "Events to store and replay.") var events = 100_000
         @Option(help: "Events per preload request (NDJSON above 1; Rewind only).") var batch = 1
+        @Option(help: "Connections publishing the preload at once.") var preloadConnections = 8
         @Flag(help: "The stream already holds the events: skip publishing.") var noPreload = false
 
         func run() async throws {
-            let (publish, subscribes) = try common.templates()
+            let (publish, subscribes) = try common.templates(subscribeDefault: Common.defaultURL + "?from=earliest")
             guard subscribes.count == 1, let subscribe = subscribes.first else {
                 throw ValidationError("replay reads over one connection: give --subscribe-url once, not \(subscribes.count) times")
+            }
+            guard preloadConnections >= 1 else {
+                throw ValidationError("--preload-connections must be at least 1, not \(preloadConnections)")
             }
             let options = ReplayOptions(
                 publish: publish,
                 subscribe: subscribe,
                 events: events,
                 preloadBatch: batch,
+                preloadConnections: preloadConnections,
                 eventSize: common.eventSize,
                 stream: common.streamName,
                 preload: !noPreload
