@@ -177,7 +177,7 @@ struct Bench: AsyncParsableCommand {
         @OptionGroup var common: Common
         @Option(help: "Events to store and replay.") var events = 100_000
         @Option(help: "Events per preload request (NDJSON above 1; Rewind only).") var batch = 1
-        @Option(help: "Connections publishing the preload at once.") var preloadConnections = 8
+        @Option(help: "Connections publishing the preload.") var preloadConnections = 8
         @Flag(help: "The stream already holds the events: skip publishing.") var noPreload = false
 
         func run() async throws {
